@@ -1,0 +1,3 @@
+from mchis.cli import main
+
+main()

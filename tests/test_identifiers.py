@@ -1,0 +1,38 @@
+"""Resident ID numbers (GB 11643)."""
+
+from datetime import date
+
+import pytest
+
+from mchis.people.identifiers import id_check_char, id_make, id_normalise, id_problem, id_sex
+
+
+@pytest.mark.parametrize("number", ["11010519491231002X", "440524188001010014"])
+def test_check_character_of_the_standards_examples(number):
+    assert id_check_char(number[:17]) == number[17]
+    assert id_problem(number) is None
+
+
+def test_lower_case_x_is_the_same_as_upper_case():
+    assert id_normalise(" 11010519491231002x ") == "11010519491231002X"
+    assert id_problem("11010519491231002x") is None
+
+
+@pytest.mark.parametrize(
+    ("number", "rule"),
+    [
+        ("110105194912310021", "check character"),
+        ("11010519491331002X", "birth date"),
+        ("1101051949123100", "17 digits"),
+        ("11010520991231002X", "future"),
+    ],
+)
+def test_invalid_numbers_name_the_rule(number, rule):
+    problem = id_problem(number, today=date(2026, 11, 25))
+    assert problem and rule in problem
+
+
+def test_made_numbers_are_valid_and_carry_sex():
+    number = id_make(area_code="410122", born=date(1990, 3, 7), sequence=124)
+    assert id_problem(number) is None
+    assert id_sex(number) == 2

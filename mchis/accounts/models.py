@@ -14,7 +14,12 @@ class User(AbstractUser):
 
     display_name = models.CharField(_("name"), max_length=50)
     institution = models.ForeignKey(
-        Institution, verbose_name=_("institution"), null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+        Institution,
+        verbose_name=_("institution"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="users",
     )
 
     class Meta:
@@ -24,7 +29,7 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.display_name or self.username
 
-    def active_roles(self) -> list["RoleAssignment"]:
+    def active_roles(self) -> list[RoleAssignment]:
         """The user's current role assignments, cached on the instance for the request."""
         cached = getattr(self, "_active_roles", None)
         if cached is None:

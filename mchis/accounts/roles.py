@@ -31,7 +31,9 @@ CLINICAL_ROLES = frozenset({Role.CLINICIAN, Role.PMTCT_OFFICER})
 TECHNICAL_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
 # Roles whose reach is the region of their institution and everything under it; the others
 # reach their own institution only.
-AREA_ROLES = frozenset({Role.MCH_INFO_OFFICER, Role.HEALTH_ADMIN, Role.INSPECTOR, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN, Role.SYSTEM_ADMIN})
+AREA_ROLES = frozenset(
+    {Role.MCH_INFO_OFFICER, Role.HEALTH_ADMIN, Role.INSPECTOR, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN, Role.SYSTEM_ADMIN}
+)
 
 _CARE = frozenset(
     {

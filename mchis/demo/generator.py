@@ -19,10 +19,10 @@ from django.db import transaction
 
 from mchis.accounts.roles import Role
 from mchis.accounts.services import role_grant, user_create
+from mchis.ops.models import Installation
 from mchis.orgs.codes import uscc_check_char
 from mchis.orgs.models import Institution, InstitutionKind, Region, RegionLevel
 from mchis.orgs.services import institution_build, region_build
-from mchis.ops.models import Installation
 from mchis.people.identifiers import id_make
 
 DEFAULT_SEED = 20261125
@@ -139,14 +139,24 @@ def demo_plan(size: str = "county", seed: int = DEFAULT_SEED, *, people: int | N
         government = kind == InstitutionKind.HEALTH_ADMINISTRATION
         inst.append(InstitutionPlan(key, _uscc(rng, area_code=area, government=government), name, kind, region_code))
 
-    add_institution("province.hc", f"{PROVINCE_NAME}卫生健康委员会", InstitutionKind.HEALTH_ADMINISTRATION, PROVINCE_CODE, PROVINCE_CODE)
-    add_institution("province.mch", f"{PROVINCE_NAME}妇幼保健院", InstitutionKind.MCH_HOSPITAL, PROVINCE_CODE, PROVINCE_CODE)
+    add_institution(
+        "province.hc",
+        f"{PROVINCE_NAME}卫生健康委员会",
+        InstitutionKind.HEALTH_ADMINISTRATION,
+        PROVINCE_CODE,
+        PROVINCE_CODE,
+    )
+    add_institution(
+        "province.mch", f"{PROVINCE_NAME}妇幼保健院", InstitutionKind.MCH_HOSPITAL, PROVINCE_CODE, PROVINCE_CODE
+    )
 
     city_names = _place_names(rng, n_cities, ["市"])
     for ci, city_name in enumerate(city_names, start=1):
         city_code = f"41{ci:02d}00"
         plan.regions.append(RegionPlan(city_code, city_name, RegionLevel.CITY, PROVINCE_CODE))
-        add_institution(f"city{ci}.hc", f"{city_name}卫生健康委员会", InstitutionKind.HEALTH_ADMINISTRATION, city_code, city_code)
+        add_institution(
+            f"city{ci}.hc", f"{city_name}卫生健康委员会", InstitutionKind.HEALTH_ADMINISTRATION, city_code, city_code
+        )
         add_institution(f"city{ci}.mch", f"{city_name}妇幼保健院", InstitutionKind.MCH_HOSPITAL, city_code, city_code)
         county_names = _place_names(rng, n_counties, ["县", "县", "区"])
         if ci == 1:
@@ -172,20 +182,30 @@ def demo_plan(size: str = "county", seed: int = DEFAULT_SEED, *, people: int | N
                 plan.regions.append(RegionPlan(town_code, town_name, RegionLevel.TOWNSHIP, county_code))
                 if town_name.endswith("街道"):
                     add_institution(
-                        f"{key}.t{ti}", f"{county_name}{town_name}社区卫生服务中心",
-                        InstitutionKind.COMMUNITY_HEALTH_CENTRE, town_code, county_code,
+                        f"{key}.t{ti}",
+                        f"{county_name}{town_name}社区卫生服务中心",
+                        InstitutionKind.COMMUNITY_HEALTH_CENTRE,
+                        town_code,
+                        county_code,
                     )
                 else:
                     add_institution(
-                        f"{key}.t{ti}", f"{county_name}{town_name}卫生院",
-                        InstitutionKind.TOWNSHIP_HEALTH_CENTRE, town_code, county_code,
+                        f"{key}.t{ti}",
+                        f"{county_name}{town_name}卫生院",
+                        InstitutionKind.TOWNSHIP_HEALTH_CENTRE,
+                        town_code,
+                        county_code,
                     )
                 suffix = ["社区"] if town_name.endswith("街道") else ["村"]
                 for vi, village_name in enumerate(_place_names(rng, rng.randint(*villages), suffix), start=1):
-                    plan.regions.append(RegionPlan(f"{town_code}{200 + vi:03d}", village_name, RegionLevel.VILLAGE, town_code))
+                    plan.regions.append(
+                        RegionPlan(f"{town_code}{200 + vi:03d}", village_name, RegionLevel.VILLAGE, town_code)
+                    )
 
     plan.accounts = _accounts(rng, plan)
-    plan.people = _people(rng, plan, people if people is not None else {"small": 50, "county": 500, "province": 500}[size])
+    plan.people = _people(
+        rng, plan, people if people is not None else {"small": 50, "county": 500, "province": 500}[size]
+    )
     return plan
 
 
@@ -214,14 +234,15 @@ def _accounts(rng: random.Random, plan: DemoPlan) -> list[AccountPlan]:
         ("healthadmin.province", "province.hc", (Role.HEALTH_ADMIN,)),
     ]
     return [
-        AccountPlan(username, person_name(rng, female=rng.random() < 0.7), key, roles)
-        for username, key, roles in spec
+        AccountPlan(username, person_name(rng, female=rng.random() < 0.7), key, roles) for username, key, roles in spec
     ]
 
 
 def _people(rng: random.Random, plan: DemoPlan, n: int) -> list[PersonPlan]:
     """Women of childbearing age living in the demo county's villages."""
-    villages = [r.code for r in plan.regions if r.level == RegionLevel.VILLAGE and r.code.startswith(plan.demo_county_code)]
+    villages = [
+        r.code for r in plan.regions if r.level == RegionLevel.VILLAGE and r.code.startswith(plan.demo_county_code)
+    ]
     people: list[PersonPlan] = []
     used: set[str] = set()
     while len(people) < n:
@@ -240,7 +261,12 @@ def _password() -> str:
     alphabet = string.ascii_letters + string.digits + "-_.!@#"
     while True:
         pw = "".join(secrets.choice(alphabet) for _ in range(16))
-        classes = [any(c.islower() for c in pw), any(c.isupper() for c in pw), any(c.isdigit() for c in pw), any(not c.isalnum() for c in pw)]
+        classes = [
+            any(c.islower() for c in pw),
+            any(c.isupper() for c in pw),
+            any(c.isdigit() for c in pw),
+            any(not c.isalnum() for c in pw),
+        ]
         if all(classes):
             return pw
 
@@ -265,7 +291,8 @@ def demo_load(plan: DemoPlan) -> list[dict]:
             batch.append(region)
         flush()
     institutions = [
-        institution_build(code=ip.code, name=ip.name, kind=ip.kind, region=by_code[ip.region_code]) for ip in plan.institutions
+        institution_build(code=ip.code, name=ip.name, kind=ip.kind, region=by_code[ip.region_code])
+        for ip in plan.institutions
     ]
     Institution.objects.bulk_create(institutions, batch_size=2000)
     by_key = {ip.key: inst for ip, inst in zip(plan.institutions, institutions, strict=True)}
@@ -274,7 +301,9 @@ def demo_load(plan: DemoPlan) -> list[dict]:
     for ap in plan.accounts:
         institution = by_key[ap.institution_key]
         password = _password()
-        user = user_create(username=ap.username, display_name=ap.display_name, institution=institution, password=password)
+        user = user_create(
+            username=ap.username, display_name=ap.display_name, institution=institution, password=password
+        )
         for role in ap.roles:
             role_grant(user=user, role=role, institution=institution)
         credentials.append(
@@ -288,5 +317,7 @@ def demo_load(plan: DemoPlan) -> list[dict]:
                 "institution_name": institution.name,
             }
         )
-    Installation.objects.update_or_create(pk=1, defaults={"is_demo": True, "demo_size": plan.size, "demo_seed": plan.seed})
+    Installation.objects.update_or_create(
+        pk=1, defaults={"is_demo": True, "demo_size": plan.size, "demo_seed": plan.seed}
+    )
     return credentials

@@ -13,6 +13,9 @@ class Installation(models.Model):
     class Meta:
         verbose_name = _("installation")
 
+    def __str__(self) -> str:
+        return "demo" if self.is_demo else "installation"
+
     @classmethod
     def current(cls) -> "Installation | None":
         return cls.objects.filter(pk=1).first()

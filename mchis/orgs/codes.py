@@ -12,8 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 # GB/T 2260 province-level prefixes (31 provinces, Taiwan, Hong Kong, Macao).
 PROVINCE_PREFIXES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 "
-    "71 81 82".split()
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82".split()
 )
 
 NATION_CODE = "000000"

@@ -51,7 +51,7 @@ class RegionLevel(models.IntegerChoices):
 
 
 class RegionQuerySet(models.QuerySet):
-    def subtree(self, region: "Region", *, include_self: bool = True) -> "RegionQuerySet":
+    def subtree(self, region: Region, *, include_self: bool = True) -> RegionQuerySet:
         qs = self.filter(subtree_q(region.path))
         return qs if include_self else qs.exclude(pk=region.pk)
 
@@ -61,7 +61,12 @@ class Region(models.Model):
     name = models.CharField(_("name"), max_length=100)
     level = models.PositiveSmallIntegerField(_("level"), choices=RegionLevel.choices)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent region"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        verbose_name=_("parent region"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     path = PathField(_("path"), max_length=255, unique=True)
 
@@ -79,13 +84,13 @@ class Region(models.Model):
         return f"{self.name} ({self.code})"
 
     @staticmethod
-    def path_for(code: str, parent: "Region | None") -> str:
+    def path_for(code: str, parent: Region | None) -> str:
         return (parent.path if parent else PATH_SEP) + code + PATH_SEP
 
     def ancestor_codes(self) -> list[str]:
         return [c for c in self.path.split(PATH_SEP) if c]
 
-    def ancestors(self, *, include_self: bool = False) -> list["Region"]:
+    def ancestors(self, *, include_self: bool = False) -> list[Region]:
         """Root first; one query."""
         codes = self.ancestor_codes()
         if not include_self:
@@ -117,7 +122,7 @@ KIND_LEVELS: dict[str, frozenset[int]] = {
 
 
 class InstitutionQuerySet(models.QuerySet):
-    def in_region(self, region: Region) -> "InstitutionQuerySet":
+    def in_region(self, region: Region) -> InstitutionQuerySet:
         return self.filter(subtree_q(region.path, "region_path"))
 
 

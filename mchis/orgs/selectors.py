@@ -23,12 +23,7 @@ def institution_list_visible(*, actor: User) -> QuerySet[Institution]:
 
 def region_subtree_counts(*, region: Region) -> list[tuple[str, int]]:
     """How many regions of each level lie under `region` (itself excluded)."""
-    rows = (
-        Region.objects.subtree(region, include_self=False)
-        .values("level")
-        .annotate(n=Count("id"))
-        .order_by("level")
-    )
+    rows = Region.objects.subtree(region, include_self=False).values("level").annotate(n=Count("id")).order_by("level")
     return [(RegionLevel(r["level"]).label, r["n"]) for r in rows]
 
 

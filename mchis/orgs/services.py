@@ -38,7 +38,9 @@ def region_build(*, code: str, name: str, level: int, parent: Region | None) -> 
     else:
         if problem := _parent_problem(level, parent):
             errors["parent"] = [problem]
-        if problem := region_code_problem(code, level, parent.code if parent else None, parent.level if parent else None):
+        if problem := region_code_problem(
+            code, level, parent.code if parent else None, parent.level if parent else None
+        ):
             errors["code"] = [problem]
     if not name:
         errors["name"] = [_("a name is required")]
@@ -94,7 +96,7 @@ def region_move(*, region: Region, new_parent: Region, new_code: str | None = No
             node.path = Region.path_for(code, new_parent)
         else:
             if old_prefix != new_prefix:
-                node.code = new_prefix + node.code[len(old_prefix):]
+                node.code = new_prefix + node.code[len(old_prefix) :]
             node.path = by_id[node.parent_id].path + node.code + "/"
         recoded[node.code] = node
     if old_prefix != new_prefix:
@@ -110,7 +112,12 @@ def region_move(*, region: Region, new_parent: Region, new_code: str | None = No
         )
         if clashes:
             raise ValidationError(
-                {"code": [_("re-coding the subtree would reuse codes already in use: %(codes)s") % {"codes": ", ".join(clashes[:5])}]}
+                {
+                    "code": [
+                        _("re-coding the subtree would reuse codes already in use: %(codes)s")
+                        % {"codes": ", ".join(clashes[:5])}
+                    ]
+                }
             )
     Region.objects.bulk_update(nodes, ["code", "parent", "path"], batch_size=500)
 

@@ -97,7 +97,11 @@ def test_moving_a_county_to_another_city_recodes_and_moves_its_subtree(tree):
     village = Region.objects.get(name="甲村")
     assert village.path == "/000000/410000/410200/410222/410222101/410222101201/"
     # Institutions follow their regions.
-    assert {i.name for i in Institution.objects.in_region(tree["city_b"])} == {"甲镇卫生院", "安平县妇幼保健院", "丙镇卫生院"}
+    assert {i.name for i in Institution.objects.in_region(tree["city_b"])} == {
+        "甲镇卫生院",
+        "安平县妇幼保健院",
+        "丙镇卫生院",
+    }
     assert not Institution.objects.in_region(tree["city_a"]).exists()
 
 
@@ -143,7 +147,9 @@ def test_region_at_the_wrong_level_is_refused(tree):
 def test_institution_under_the_wrong_kind_of_region_is_refused(tree):
     with pytest.raises(ValidationError) as exc:
         institution_create(
-            code=_uscc("124101220000000040"), name="错位卫生院", kind=InstitutionKind.TOWNSHIP_HEALTH_CENTRE,
+            code=_uscc("124101220000000040"),
+            name="错位卫生院",
+            kind=InstitutionKind.TOWNSHIP_HEALTH_CENTRE,
             region=tree["county_a"],
         )
     message = exc.value.message_dict["region"][0]
@@ -153,7 +159,10 @@ def test_institution_under_the_wrong_kind_of_region_is_refused(tree):
 def test_duplicate_institution_code_is_refused(tree):
     with pytest.raises(ValidationError) as exc:
         institution_create(
-            code=tree["thc"].code, name="另一卫生院", kind=InstitutionKind.TOWNSHIP_HEALTH_CENTRE, region=tree["town_a2"]
+            code=tree["thc"].code,
+            name="另一卫生院",
+            kind=InstitutionKind.TOWNSHIP_HEALTH_CENTRE,
+            region=tree["town_a2"],
         )
     assert "already in use" in exc.value.message_dict["code"][0]
 

@@ -19,7 +19,7 @@ class Command(BaseCommand):
         self._print_login(addrport)
         worker = None
         if not no_worker:
-            worker = subprocess.Popen([sys.executable, "-m", "mchis", "run_huey", "--workers", "1"])  # noqa: S603
+            worker = subprocess.Popen([sys.executable, "-m", "mchis", "run_huey", "--workers", "1"])
         try:
             call_command("runserver", addrport, use_reloader=False, use_threading=True)
         finally:
@@ -39,4 +39,6 @@ class Command(BaseCommand):
             for c in accounts:
                 self.stdout.write(f"  {c['username']:<22} {c['password']}  {c['role']}")
         else:
-            self.stdout.write("Log in with an account created by `mchis createsuperuser` or your security administrator.")
+            self.stdout.write(
+                "Log in with an account created by `mchis createsuperuser` or your security administrator."
+            )

@@ -1,0 +1,42 @@
+"""A real browser logs in and moves around the shell, under the strict CSP."""
+
+import pytest
+
+from mchis.demo.generator import demo_load, demo_plan
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def accounts(transactional_db, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return {c["username"]: c for c in demo_load(demo_plan("small"))}
+
+
+def test_log_in_see_jurisdiction_and_switch_language(live_server, page, accounts):
+    page.goto(live_server.url + "/")
+    assert page.url.startswith(live_server.url + "/accounts/login/")
+    assert page.locator(".demo-banner").is_visible()
+    page.fill("#id_username", "info.mch")
+    page.fill("#id_password", accounts["info.mch"]["password"])
+    page.click("button[type=submit].w-100")
+    page.wait_for_url(live_server.url + "/")
+    assert "妇幼信息管理员" in page.content()
+
+    page.click("text=本机构")
+    assert accounts["info.mch"]["institution_code"] in page.content()
+
+    page.click("text=辖区机构")
+    page.select_option("select[name=kind]", "township_health_centre")
+    page.click("text=筛选")
+    assert page.locator("tbody tr").count() >= 1
+    assert "乡镇卫生院" in page.locator("tbody").inner_text()
+
+    page.click("button[lang=en]")
+    page.wait_for_selector("text=Log out")
+    assert page.locator("html").get_attribute("lang") == "en"
+
+    # Bootstrap loaded from our own server, no CSP violation reported by the browser.
+    assert page.evaluate("getComputedStyle(document.querySelector('.navbar')).display") == "flex"
+    assert page.evaluate("typeof htmx") == "object"
+    assert not [e for e in page.console_errors if "Content Security Policy" in e], page.console_errors

@@ -182,7 +182,7 @@ def demo_plan(size: str = "county", seed: int = DEFAULT_SEED, *, people: int | N
                 plan.regions.append(RegionPlan(town_code, town_name, RegionLevel.TOWNSHIP, county_code))
                 if town_name.endswith("街道"):
                     add_institution(
-                        f"{key}.t{ti}",
+                        f"{key}.town{ti}",
                         f"{county_name}{town_name}社区卫生服务中心",
                         InstitutionKind.COMMUNITY_HEALTH_CENTRE,
                         town_code,
@@ -190,7 +190,7 @@ def demo_plan(size: str = "county", seed: int = DEFAULT_SEED, *, people: int | N
                     )
                 else:
                     add_institution(
-                        f"{key}.t{ti}",
+                        f"{key}.town{ti}",
                         f"{county_name}{town_name}卫生院",
                         InstitutionKind.TOWNSHIP_HEALTH_CENTRE,
                         town_code,
@@ -212,7 +212,11 @@ def demo_plan(size: str = "county", seed: int = DEFAULT_SEED, *, people: int | N
 def _accounts(rng: random.Random, plan: DemoPlan) -> list[AccountPlan]:
     """At least one account for every role of DESIGN.md, in the demo county."""
     county = "c1.1"
-    thc = [i.key for i in plan.institutions if i.key.startswith(f"{county}.t")][:2]
+    thc = [
+        i.key
+        for i in plan.institutions
+        if i.key.startswith(f"{county}.town") and i.kind == InstitutionKind.TOWNSHIP_HEALTH_CENTRE
+    ][:2]
     spec = [
         ("clinician.mch", f"{county}.mch", (Role.CLINICIAN,)),
         ("pmtct.mch", f"{county}.mch", (Role.PMTCT_OFFICER,)),

@@ -74,6 +74,12 @@ def test_loading_writes_the_plan_and_an_account_for_every_role(demo):
 
 
 @pytest.mark.django_db
+def test_township_accounts_work_at_township_health_centres(demo):
+    for username in ("clinician.thc1", "custodian.thc1", "clinician.thc2"):
+        assert User.objects.get(username=username).institution.kind == InstitutionKind.TOWNSHIP_HEALTH_CENTRE
+
+
+@pytest.mark.django_db
 def test_demo_command_writes_credentials_owner_readable_only(tmp_path, fast_passwords):
     out = tmp_path / "creds.json"
     call_command("demo", "--size", "small", "--credentials-out", str(out), stdout=open(os.devnull, "w"))

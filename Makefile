@@ -13,6 +13,7 @@ MO     := $(PO:.po=.mo)
 .PHONY: run test lint bench setup setup-dev messages browser clean
 
 run: setup
+	$(MCHIS) keys init
 	$(MCHIS) migrate --noinput -v 0
 	$(MCHIS) demo --if-empty --credentials-out "$(MCHIS_DATA_DIR)/demo-credentials.json"
 	$(MCHIS) collectstatic --noinput -v 0

@@ -50,7 +50,9 @@ def _recreate_pg(url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--db", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"])
-    parser.add_argument("--pg-url", default=os.environ.get("MCHIS_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/mchis_bench"))
+    parser.add_argument(
+        "--pg-url", default=os.environ.get("MCHIS_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/mchis_bench")
+    )
     parser.add_argument("--suite", nargs="+", default=["orgs"], help="benchmark suites to run (bench/worker.py)")
     args = parser.parse_args()
 

@@ -26,6 +26,9 @@ from mchis.config import (
 DATA_DIR = data_dir()
 SECRET_KEY = secret_key(DATA_DIR)
 DEBUG = env_bool("MCHIS_DEBUG", False)
+# Data keys live outside the database (DESIGN "Keys and secrets"). In production keep the file
+# off the data dir's disk and backups (see docs/deployment.md, "Keys").
+MCHIS_KEYS_FILE = env_str("MCHIS_KEYS_FILE", str(DATA_DIR / "keys.json"))
 ALLOWED_HOSTS = env_list("MCHIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("MCHIS_CSRF_TRUSTED_ORIGINS", [])
 
@@ -40,9 +43,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "huey.contrib.djhuey",
     "csp",
+    "mchis.crypto",
+    "mchis.audit",
     "mchis.access",
     "mchis.orgs",
     "mchis.accounts",
+    "mchis.people",
     "mchis.ops",
     "mchis.demo",
 ]

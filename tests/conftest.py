@@ -7,7 +7,18 @@ from mchis.demo.generator import demo_load, demo_plan
 
 
 def pytest_configure(config):
+    import tempfile
+    from pathlib import Path
+
     from django.conf import settings
+
+    from mchis.crypto.keyring import keyring_reset, keys_init
+
+    # Each test session gets its own data keys, outside the repository and the data dir.
+    keys_dir = Path(tempfile.mkdtemp(prefix="mchis-test-keys-"))
+    settings.MCHIS_KEYS_FILE = str(keys_dir / "keys.json")
+    keys_init(Path(settings.MCHIS_KEYS_FILE))
+    keyring_reset()
 
     # Tests render pages without running collectstatic first.
     settings.STORAGES = {

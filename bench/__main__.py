@@ -23,6 +23,14 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def run_one(db: str, pg_url: str, suites: list[str]) -> dict:
+    """Each suite in its own process on its own fresh database."""
+    results: dict = {}
+    for suite in suites:
+        results.update(_run_suite(db, pg_url, suite))
+    return results
+
+
+def _run_suite(db: str, pg_url: str, suite: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="mchis-bench-") as tmp:
         env = {**os.environ, "MCHIS_DATA_DIR": tmp, "DJANGO_SETTINGS_MODULE": "mchis.settings"}
         env.pop("DATABASE_URL", None)
@@ -30,7 +38,7 @@ def run_one(db: str, pg_url: str, suites: list[str]) -> dict:
             _recreate_pg(pg_url)
             env["DATABASE_URL"] = pg_url
         out = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "bench.worker", *suites], env=env, cwd=ROOT, capture_output=True, text=True
+            [sys.executable, "-m", "bench.worker", suite], env=env, cwd=ROOT, capture_output=True, text=True
         )
         if out.returncode != 0:
             sys.stderr.write(out.stderr)
@@ -53,7 +61,9 @@ def main() -> None:
     parser.add_argument(
         "--pg-url", default=os.environ.get("MCHIS_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/mchis_bench")
     )
-    parser.add_argument("--suite", nargs="+", default=["orgs"], help="benchmark suites to run (bench/worker.py)")
+    parser.add_argument(
+        "--suite", nargs="+", default=["orgs", "people"], help="benchmark suites to run (bench/worker.py)"
+    )
     args = parser.parse_args()
 
     report = {

@@ -4,33 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-import statistics
 import sys
 import time
-from collections.abc import Callable
 
 import django
 
-
-def timed(fn: Callable[[], object], *, repeat: int, warmup: int = 50) -> dict:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    samples.sort()
-    return {
-        "n": repeat,
-        "p50_ms": round(statistics.median(samples), 4),
-        "p95_ms": round(samples[int(0.95 * (repeat - 1))], 4),
-        "mean_ms": round(statistics.fmean(samples), 4),
-    }
-
-
-def versus(measured: dict, baseline: dict) -> dict:
-    return {**measured, "ratio_p50_to_baseline": round(measured["p50_ms"] / baseline["p50_ms"], 2)}
+from bench.suite_people import suite_people
+from bench.timing import timed, versus
 
 
 def suite_orgs() -> dict:
@@ -67,11 +47,14 @@ def suite_orgs() -> dict:
     }
 
 
-SUITES = {"orgs": suite_orgs}
+SUITES = {"orgs": suite_orgs, "people": suite_people}
 
 
 def main() -> None:
     django.setup()
+    from mchis.crypto.keyring import keys_init, keys_path
+
+    keys_init(keys_path())
     from django.db import connection
 
     results = {"vendor": connection.vendor}

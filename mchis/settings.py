@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "mchis.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mchis.access.middleware.AuthorizationMatrixMiddleware",
@@ -96,8 +97,12 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
-        # WAL lets readers run beside the writer; IMMEDIATE makes a write transaction take
-        # the write lock at BEGIN, so two writers queue instead of failing half-way.
+        # WAL lets readers run beside the writer. synchronous=NORMAL is SQLite's recommended
+        # setting for WAL: never corrupts, but a power cut may lose the last commits; every
+        # audited read is a commit, and an fsync each would double a lookup's latency.
+        # Production runs on PostgreSQL with synchronous commits (docs/deployment.md).
+        # IMMEDIATE makes a write transaction take the write lock at BEGIN, so two writers
+        # queue instead of failing half-way.
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,

@@ -15,6 +15,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/setlang/", set_language, name="set_language"),
     path("orgs/", include("mchis.orgs.urls")),
+    path("audit/", include("mchis.audit.urls")),
+    path("people/", include("mchis.people.urls")),
+    path("access/", include("mchis.access.urls")),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("mchis.api.urls")),
 ]

@@ -63,3 +63,46 @@ def english_outside_requests():
 
     with translation.override("en"):
         yield
+
+
+@pytest.fixture
+def actors(demo):
+    """Demo users by username (with a clinician added in the second county)."""
+    from mchis.accounts.models import User
+    from mchis.accounts.services import role_grant, user_create
+    from mchis.demo.generator import demo_plan
+    from mchis.orgs.models import Institution, InstitutionKind
+
+    second_county = [r.code for r in demo_plan("small").regions if r.level == 3][1]
+    centre = (
+        Institution.objects.filter(kind=InstitutionKind.TOWNSHIP_HEALTH_CENTRE, region__parent__code=second_county)
+        .order_by("code")
+        .first()
+    )
+    other = user_create(username="clinician.other", display_name="邻县医生", institution=centre, password="Xy7!other-county")
+    role_grant(user=other, role="clinician", institution=centre)
+    return {u.username: u for u in User.objects.all()}
+
+
+@pytest.fixture
+def persons(actors):
+    """P_a at the county MCH hospital, P_b at township centre 1, P_c in the second county."""
+    from datetime import date
+
+    from mchis.people.identifiers import id_make
+    from mchis.people.services import person_register
+
+    def register(username, seq, name):
+        actor = actors[username]
+        number = id_make(area_code=actor.institution.region_path.split("/")[4][:6], born=date(1992, 5, seq), sequence=seq * 2)
+        person, _created = person_register(
+            actor=actor, institution=actor.institution, document_type="resident_id", document_number=number,
+            name=name, sex=2, birth_date=date(1992, 5, seq), phone=f"1390000{seq:04d}", address="某村1号",
+        )
+        return person
+
+    return {
+        "P_a": register("clinician.mch", 1, "甲女士"),
+        "P_b": register("clinician.thc1", 2, "乙女士"),
+        "P_c": register("clinician.other", 3, "丙女士"),
+    }

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mchis.accounts.roles import AREA_ROLES
+from mchis.access.levels import ROLE_CLEARANCE, WRITER_ROLES, Level
+from mchis.accounts.roles import AREA_ROLES, Role
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ def roles(*names: str) -> Rule:
     return Rule("roles", frozenset(names))
 
 
+# Roles cleared for case data (L3 and above).
+CASE_READERS = frozenset(role for role, level in ROLE_CLEARANCE.items() if level >= Level.L3)
+
 URL_RULES: dict[str, Rule] = {
     # Shell
     "login": PUBLIC,
@@ -48,6 +52,20 @@ URL_RULES: dict[str, Rule] = {
     # Jurisdiction tree
     "orgs:mine": SIGNED_IN,
     "orgs:institutions": roles(*AREA_ROLES),
+    # Person registry (P17: clearance L3 and above; registering is clinical work)
+    "people:search": roles(*CASE_READERS),
+    "people:detail": roles(*CASE_READERS),
+    "people:register": roles(*WRITER_ROLES),
+    # Break-glass access (P5): opened by clinicians, reviewed by leaders and custodians
+    "access:break_glass": roles(*WRITER_ROLES),
+    "access:review_list": roles(Role.LEADER, Role.DATA_CUSTODIAN),
+    "access:review": roles(Role.LEADER, Role.DATA_CUSTODIAN),
+    # Audit trail
+    "audit:events": roles(Role.AUDIT_ADMIN),
+    "audit:object": roles(Role.AUDIT_ADMIN),
+    "audit:seen_by": roles(Role.AUDIT_ADMIN),
+    "audit:denials": roles(Role.AUDIT_ADMIN),
+    "audit:event": roles(Role.AUDIT_ADMIN),
     # REST API
     "api-root": API_SIGNED_IN,
     "api-schema": API_SIGNED_IN,

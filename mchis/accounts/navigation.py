@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
+from mchis.access.matrix import CASE_READERS
 from mchis.accounts.roles import AREA_ROLES, Role
 
 
@@ -24,6 +25,9 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("home", _("Home")),
     NavItem("orgs:mine", _("My institution")),
     NavItem("orgs:institutions", _("Institutions in my jurisdiction"), frozenset(AREA_ROLES)),
+    NavItem("people:search", _("Persons"), CASE_READERS),
+    NavItem("access:review_list", _("Emergency accesses"), frozenset({Role.LEADER, Role.DATA_CUSTODIAN})),
+    NavItem("audit:events", _("Audit trail"), frozenset({Role.AUDIT_ADMIN})),
     NavItem("api-docs", _("API documentation"), frozenset({Role.SYSTEM_ADMIN, Role.MCH_INFO_OFFICER})),
 )
 

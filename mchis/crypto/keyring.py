@@ -19,9 +19,11 @@ from __future__ import annotations
 import abc
 import base64
 import json
+import logging
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +35,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+logger = logging.getLogger(__name__)
 
 SUITE_NAMES = ("intl", "gm")
 NONCE_BYTES = 12
@@ -192,8 +196,15 @@ class KeyRing:
 
 
 # --- the key file -------------------------------------------------------------------------
+# A running process looks at the key file again at most this often and reloads it when it
+# changed, so servers start encrypting under the key `keys rotate` adds (the rotation waits
+# this long, plus a margin, before its final sweep for values written under the old key).
+RELOAD_SECONDS = 2.0
+
 _lock = threading.Lock()
 _cached: KeyRing | None = None
+_stamp: tuple | None = None
+_checked_at = 0.0
 
 
 def keys_path() -> Path:
@@ -202,21 +213,49 @@ def keys_path() -> Path:
     return Path(settings.MCHIS_KEYS_FILE)
 
 
+def _file_stamp(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def keyring() -> KeyRing:
-    """The process's key ring, loaded once. Raises KeysMissing when there is no key file."""
-    global _cached
-    if _cached is None:
-        with _lock:
-            if _cached is None:
-                _cached = keyring_load(keys_path())
-    return _cached
+    """The process's key ring. Raises KeysMissing when there is no key file.
+
+    Loaded once, then reloaded when the key file changes (checked every RELOAD_SECONDS). If a
+    changed file cannot be loaded, or has gone, the ring already loaded stays in use.
+    """
+    global _cached, _stamp, _checked_at
+    ring = _cached
+    if ring is not None and time.monotonic() - _checked_at < RELOAD_SECONDS:
+        return ring
+    with _lock:
+        if _cached is None:
+            path = keys_path()
+            stamp = _file_stamp(path)
+            _cached = keyring_load(path)
+            _stamp, _checked_at = stamp, time.monotonic()
+        elif time.monotonic() - _checked_at >= RELOAD_SECONDS:
+            path = keys_path()
+            stamp = _file_stamp(path)
+            if stamp is not None and stamp != _stamp:
+                try:
+                    _cached = keyring_load(path)
+                    _stamp = stamp
+                except KeysMissing as exc:
+                    logger.warning("key file changed but did not load; keeping the loaded keys: %s", exc)
+            _checked_at = time.monotonic()
+        return _cached
 
 
 def keyring_reset() -> None:
     """Forget the loaded ring (after `keys rotate` changes the file, and in tests)."""
-    global _cached
+    global _cached, _stamp
     with _lock:
         _cached = None
+        _stamp = None
 
 
 def keyring_load(path: Path) -> KeyRing:

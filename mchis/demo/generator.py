@@ -29,7 +29,7 @@ DEFAULT_SEED = 20261125
 
 # cities, counties per city, townships per county (min, max), villages per township (min, max)
 SIZES: dict[str, tuple[int, int, tuple[int, int], tuple[int, int]]] = {
-    "small": (1, 1, (10, 10), (2, 2)),
+    "small": (1, 2, (10, 10), (2, 2)),  # two counties: "another county" in tests
     "county": (1, 1, (14, 14), (12, 18)),
     # About 100 counties and 40,000 nodes (regions and institutions): the benchmark scale.
     "province": (10, 10, (16, 24), (15, 21)),
@@ -80,6 +80,7 @@ class PersonPlan:
     born: date
     phone: str
     village_code: str
+    address: str
 
 
 @dataclass
@@ -244,6 +245,7 @@ def _accounts(rng: random.Random, plan: DemoPlan) -> list[AccountPlan]:
 
 def _people(rng: random.Random, plan: DemoPlan, n: int) -> list[PersonPlan]:
     """Women of childbearing age living in the demo county's villages."""
+    names = {r.code: r.name for r in plan.regions}
     villages = [
         r.code for r in plan.regions if r.level == RegionLevel.VILLAGE and r.code.startswith(plan.demo_county_code)
     ]
@@ -256,8 +258,34 @@ def _people(rng: random.Random, plan: DemoPlan, n: int) -> list[PersonPlan]:
             continue
         used.add(number)
         phone = "1" + rng.choice("3456789") + "".join(rng.choice(string.digits) for _ in range(9))
-        people.append(PersonPlan(person_name(rng, female=True), number, 2, born, phone, rng.choice(villages)))
+        village = rng.choice(villages)
+        address = f"{names[village[:6]]}{names[village[:9]]}{names[village]}{rng.randint(1, 120)}号"
+        people.append(PersonPlan(person_name(rng, female=True), number, 2, born, phone, village, address))
     return people
+
+
+# The demo county's clinicians take turns registering the synthetic women.
+PEOPLE_REGISTRARS = ("clinician.thc1", "clinician.thc2", "clinician.mch")
+
+
+def _register_people(plan: DemoPlan) -> None:
+    from mchis.accounts.models import User
+    from mchis.people.services import person_register
+
+    clinicians = [User.objects.get(username=u) for u in PEOPLE_REGISTRARS]
+    for i, pp in enumerate(plan.people):
+        clinician = clinicians[i % len(clinicians)]
+        person_register(
+            actor=clinician,
+            institution=clinician.institution,
+            document_type="resident_id",
+            document_number=pp.id_number,
+            name=pp.name,
+            sex=pp.sex,
+            birth_date=pp.born,
+            phone=pp.phone,
+            address=pp.address,
+        )
 
 
 def _password() -> str:

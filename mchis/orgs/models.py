@@ -144,3 +144,12 @@ class Institution(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def county_path_of(path: str) -> str:
+    """The path of the county a path lies in (or the path itself above county level).
+
+    "/000000/410000/410100/410122/410122101/" → "/000000/410000/410100/410122/".
+    """
+    parts = path.strip(PATH_SEP).split(PATH_SEP)
+    return PATH_SEP + PATH_SEP.join(parts[: RegionLevel.COUNTY + 1]) + PATH_SEP

@@ -50,3 +50,18 @@ def id_make(*, area_code: str, born: date, sequence: int) -> str:
 def id_sex(number: str) -> int:
     """GB/T 2261.1 sex code from the sequence: 1 male, 2 female."""
     return 1 if int(number[16]) % 2 else 2
+
+
+_PHONE = re.compile(r"^\+?\d[\d\- ]{5,22}$")
+
+
+def phone_normalise(value: str) -> str:
+    """Digits only (and a leading +): "138-0013 8000" and "13800138000" are one number."""
+    value = (value or "").strip()
+    return ("+" if value.startswith("+") else "") + re.sub(r"\D", "", value)
+
+
+def phone_problem(value: str) -> str | None:
+    if not _PHONE.match((value or "").strip()):
+        return _("a phone number holds digits only (spaces, hyphens and a leading + allowed), 6 to 23 characters")
+    return None

@@ -6,19 +6,19 @@ from django.core.exceptions import ValidationError
 from mchis.accounts.models import User
 from mchis.accounts.roles import Role
 from mchis.accounts.services import role_grant, user_create
-from mchis.orgs.models import Institution, InstitutionKind
+from mchis.orgs.models import InstitutionKind
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def county_mch(demo):
-    return Institution.objects.get(kind=InstitutionKind.MCH_HOSPITAL, region__level=3)
+    return User.objects.get(username="info.mch").institution
 
 
 @pytest.fixture
 def township_centre(demo):
-    return Institution.objects.filter(kind=InstitutionKind.TOWNSHIP_HEALTH_CENTRE).first()
+    return User.objects.get(username="clinician.thc1").institution
 
 
 @pytest.fixture
@@ -58,7 +58,8 @@ def test_information_officer_is_a_county_level_role(newcomer, township_centre):
 
 
 def test_clinicians_work_at_care_institutions_not_health_commissions(newcomer, demo):
-    commission = Institution.objects.filter(kind=InstitutionKind.HEALTH_ADMINISTRATION, region__level=3).get()
+    commission = User.objects.get(username="healthadmin.county").institution
+    assert commission.kind == InstitutionKind.HEALTH_ADMINISTRATION
     with pytest.raises(ValidationError):
         role_grant(user=newcomer, role=Role.CLINICIAN, institution=commission)
 

@@ -1,0 +1,17 @@
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+
+
+class RecordNotFound(Http404):
+    """Raised both when a record does not exist and when the actor may not see it.
+
+    One exception, rendered as the same 404 by pages and API alike, so the answer never tells
+    whether a record the actor may not see exists (DESIGN "The one path", step 5).
+    """
+
+    def __init__(self):
+        super().__init__(_("Not found."))
+
+
+class NotAllowed(Exception):
+    """The actor may not perform this write (the target itself is visible to them)."""

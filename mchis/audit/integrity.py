@@ -1,0 +1,233 @@
+"""Canonical encodings, keyed event hashes, Merkle trees and seal signatures.
+
+Everything here is pure (no database) so that the write path, the sealer, the verifier and
+the evidence proofs share one definition of "the bytes that are hashed".
+
+Canonical event encoding: the text values of the event's columns, in a fixed order, joined
+by U+001F (unit separator), prefixed with a version tag, UTF-8. Text fields are cleaned of
+control characters before they are stored (`clean_text`), so the separator never occurs
+inside a value and the encoding is injective. Times are UTC "YYYY-MM-DD HH:MM:SS.ffffff".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+
+SEP = "\x1f"
+EVENT_VERSION = "mchis-audit-event-v1"
+SEAL_VERSION = "mchis-audit-seal-v1"
+GENESIS = "0" * 64
+
+# Event columns in canonical order (after the version tag). The verifier selects the same
+# columns as text in the same order (see verify.py); a test keeps the two in step.
+EVENT_FIELDS = (
+    "id",
+    "at",
+    "suite",
+    "actor_id",
+    "actor_username",
+    "institution_id",
+    "action",
+    "outcome",
+    "object_type",
+    "object_ids",
+    "field_names",
+    "purpose",
+    "reason",
+    "source_ip",
+    "request_id",
+    "path",
+    "user_agent",
+    "extra",
+)
+
+# Control characters are never needed in audit metadata; removing them keeps SEP unique.
+# Newlines and tabs in free text (a reason) become spaces for the same reason.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_text(value: object, max_length: int) -> str:
+    text = "" if value is None else str(value)
+    return _CONTROL.sub(" ", text)[:max_length]
+
+
+def time_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+# --- hash functions per suite ------------------------------------------------------------
+# The audit trail follows the deployment's suite (intl: SHA-256, gm: SM3). Stdlib hashlib
+# and hmac are used where OpenSSL offers the algorithm: they are several times faster per
+# call than going through `cryptography`, which matters when verifying millions of rows.
+_HASH_NAMES = {"intl": "sha256", "gm": "sm3"}
+_CRYPTO_HASHES = {"intl": hashes.SHA256, "gm": hashes.SM3}
+
+
+def _stdlib_has(name: str) -> bool:
+    try:
+        hashlib.new(name)
+    except ValueError:
+        return False
+    return True
+
+
+def hash_function(suite: str) -> Callable[[bytes], bytes]:
+    name = _HASH_NAMES[suite]
+    if name == "sha256":
+        sha256 = hashlib.sha256
+        return lambda data: sha256(data).digest()
+    if _stdlib_has(name):
+        new = hashlib.new
+        return lambda data: new(name, data).digest()
+    algorithm = _CRYPTO_HASHES[suite]
+
+    def digest(data: bytes) -> bytes:
+        h = hashes.Hash(algorithm())
+        h.update(data)
+        return h.finalize()
+
+    return digest
+
+
+def mac_function(suite: str, key: bytes) -> Callable[[bytes], bytes]:
+    name = _HASH_NAMES[suite]
+    if _stdlib_has(name):
+        one_shot = hmac.digest
+        return lambda data: one_shot(key, data, name)
+    algorithm = _CRYPTO_HASHES[suite]
+
+    def mac(data: bytes) -> bytes:
+        h = crypto_hmac.HMAC(key, algorithm())
+        h.update(data)
+        return h.finalize()
+
+    return mac
+
+
+# --- events ------------------------------------------------------------------------------
+def event_message(values: Sequence[str]) -> bytes:
+    """The bytes an event's MAC covers; `values` are the EVENT_FIELDS as text."""
+    return (EVENT_VERSION + SEP + SEP.join(values)).encode()
+
+
+def optional_int_text(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+# --- id lists ----------------------------------------------------------------------------
+def ranges_encode(ids: Iterable[int]) -> str:
+    """Sorted ids as compact ranges: [3, 4, 5, 9] -> "3-5 9"."""
+    parts: list[str] = []
+    start = prev = None
+    for n in sorted(ids):
+        if prev is not None and n == prev + 1:
+            prev = n
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = n
+    if start is not None:
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+    return " ".join(parts)
+
+
+def ranges_decode(text: str) -> list[tuple[int, int]]:
+    out = []
+    for part in text.split():
+        lo, _sep, hi = part.partition("-")
+        out.append((int(lo), int(hi or lo)))
+    return out
+
+
+def ranges_ids(text: str) -> set[int]:
+    ids: set[int] = set()
+    for lo, hi in ranges_decode(text):
+        ids.update(range(lo, hi + 1))
+    return ids
+
+
+# --- Merkle trees ------------------------------------------------------------------------
+# Leaves and inner nodes are hashed with different prefixes (as in RFC 6962), so an inner
+# node can never be presented as a leaf. An odd node at the end of a level moves up as is.
+LEAF, NODE, EMPTY = b"\x00", b"\x01", b"\x02"
+
+
+def merkle_leaves(macs: Iterable[bytes], h: Callable[[bytes], bytes]) -> list[bytes]:
+    return [h(LEAF + m) for m in macs]
+
+
+def merkle_root(leaves: list[bytes], h: Callable[[bytes], bytes]) -> bytes:
+    """Root over already hashed leaves (see `merkle_leaves`)."""
+    if not leaves:
+        return h(EMPTY)
+    level = leaves
+    while len(level) > 1:
+        pairs = len(level) - 1
+        nxt = [h(NODE + level[i] + level[i + 1]) for i in range(0, pairs, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def merkle_path(leaves: list[bytes], index: int, h: Callable[[bytes], bytes]) -> list[tuple[str, str]]:
+    """The siblings from leaf `index` up to the root: [("L" or "R", hex), …]."""
+    path: list[tuple[str, str]] = []
+    level = leaves
+    while len(level) > 1:
+        sibling = index ^ 1
+        if sibling < len(level):
+            path.append(("L" if sibling < index else "R", level[sibling].hex()))
+        pairs = len(level) - 1
+        nxt = [h(NODE + level[i] + level[i + 1]) for i in range(0, pairs, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+        index //= 2
+    return path
+
+
+def merkle_path_check(mac: bytes, path: Sequence[tuple[str, str]], root: bytes, h: Callable[[bytes], bytes]) -> bool:
+    node = h(LEAF + mac)
+    for side, sibling in path:
+        other = bytes.fromhex(sibling)
+        node = h(NODE + other + node) if side == "L" else h(NODE + node + other)
+    return hmac.compare_digest(node, root)
+
+
+# --- seals -------------------------------------------------------------------------------
+def seal_message(
+    *,
+    number: int,
+    suite: str,
+    first_id: int,
+    last_id: int,
+    gaps: str,
+    late: str,
+    count: int,
+    merkle_root: str,
+    prev_hash: str,
+    sealed_at: str,
+) -> bytes:
+    """The bytes a seal's hash and signature cover; `sealed_at` as `time_text`."""
+    values = (
+        SEAL_VERSION,
+        str(number),
+        suite,
+        str(first_id),
+        str(last_id),
+        gaps,
+        late,
+        str(count),
+        merkle_root,
+        prev_hash,
+        sealed_at,
+    )
+    return SEP.join(values).encode()

@@ -1,0 +1,93 @@
+"""Request context for the audit trail, and the audit of refusals no view sees.
+
+Placed right after AuthenticationMiddleware and before the authorization matrix, so it wraps
+every later middleware and view: services read the request's source IP, request id, path
+and user agent from the context it sets, without being passed the request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+
+from django.conf import settings
+
+from mchis.access.matrix import URL_RULES
+from mchis.audit.context import AuditContext, context_enter, context_exit
+from mchis.audit.services import audit_denied
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _valid_ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return ""
+
+
+def source_ip(request) -> str:
+    # Behind the TLS proxy (MCHIS_BEHIND_TLS_PROXY) the peer is the proxy; the client is the
+    # address the proxy appended last to X-Forwarded-For. Earlier entries come from the
+    # client and cannot be trusted. Without a proxy the header is ignored.
+    if settings.SECURE_PROXY_SSL_HEADER:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return _valid_ip(forwarded.split(",")[-1])
+    return _valid_ip(request.META.get("REMOTE_ADDR", ""))
+
+
+def request_id(request) -> str:
+    # A request id set by our own proxy links its log to the audit trail; otherwise make one.
+    if settings.SECURE_PROXY_SSL_HEADER:
+        given = request.META.get("HTTP_X_REQUEST_ID", "")
+        if _REQUEST_ID.fullmatch(given):
+            return given
+    return uuid.uuid4().hex
+
+
+class AuditContextMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        ctx = AuditContext(
+            source_ip=source_ip(request),
+            request_id=request_id(request),
+            path=request.path,
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        )
+        token = context_enter(ctx)
+        try:
+            response = self.get_response(request)
+            if not ctx.denial_recorded:
+                self._audit_refusal(request, response)
+        finally:
+            context_exit(token)
+        response["X-Request-ID"] = ctx.request_id
+        return response
+
+    @staticmethod
+    def _audit_refusal(request, response) -> None:
+        user = getattr(request, "user", None)
+        signed_in = bool(user is not None and user.is_authenticated)
+        if response.status_code == 403:
+            # PermissionDenied, DRF permission refusals, CSRF failures.
+            audit_denied(actor=user if signed_in else None, reason="HTTP 403")
+            return
+        match = getattr(request, "resolver_match", None)
+        if match is None:
+            return
+        # The authorization matrix answers 404 for a page the user may not reach; apply the
+        # same rule here to tell that refusal from a page that does not exist. An anonymous
+        # visitor sent to the login page is asked to sign in, not refused.
+        rule = URL_RULES.get(match.view_name)
+        if rule is None:
+            audit_denied(
+                actor=user if signed_in else None,
+                reason="no rule in the authorization matrix",
+                extra={"view": match.view_name},
+            )
+        elif signed_in and not rule.api and not rule.admits(user):
+            audit_denied(actor=user, reason="role required", extra={"view": match.view_name})

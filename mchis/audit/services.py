@@ -1,0 +1,431 @@
+"""Writing the audit trail (P10, P19) and sealing it (P9).
+
+Writing
+-------
+`audit_record` writes one event in the caller's transaction: when the action rolls back, its
+audit row rolls back with it. It takes no lock of its own. The event's id is drawn before the
+INSERT so that the event's MAC can cover it: on PostgreSQL from the table's sequence
+(`nextval`, which never blocks and never goes back), on SQLite as max(id) + 1 while the
+transaction holds SQLite's database write lock, which every write transaction takes at BEGIN
+anyway (`transaction_mode` IMMEDIATE). The MAC is HMAC(audit MAC key) over the canonical
+encoding of every column (`integrity.event_message`), the id included, so a changed, copied
+or renumbered row no longer matches. Object ids are also written to `AuditObjectRef`, the
+index behind "who saw this record".
+
+Sealing
+-------
+Ids are assigned at INSERT but rows become visible at COMMIT, and rolled-back transactions
+leave ids that never appear. A seal therefore does not claim "every id up to N"; it states
+exactly which events it covers:
+
+* the range `first_id..last_id` (first_id is the previous seal's last_id + 1) minus the ids
+  listed in `gaps`, which were not visible when the seal was made, plus
+* `late`: ids inside earlier seals' gaps that have become visible since (an event whose
+  transaction committed after its range was sealed).
+
+`last_id` is the highest id among visible events older than a safety delay (two seconds by
+default), so an event still being committed is rarely inside a sealed range at all; when it
+is (a transaction that stays open longer), it is recorded as a gap and the next seal lists it
+in `late`. A gap that never fills is a rollback, which is normal. Gaps are looked for in
+seals made during the last `GAP_HORIZON` (a day: far longer than any transaction may stay
+open); an event that committed even later stays unsealed and `audit verify` says so.
+
+Each seal holds the count and the Merkle root over the MACs of the events it covers (in id
+order), the hash of the previous seal, and an Ed25519 signature over all of it. Its number
+is the primary key, so two sealers running at once cannot fork the chain: the second INSERT
+fails and that sealer stops.
+
+Against someone who can write to the database but holds no key: a new or changed event does
+not match its MAC (and a forged MAC needs the key); a deleted, re-inserted or reordered
+sealed event changes its seal's Merkle root or is missing from the ids the seal lists; a
+changed, deleted or re-chained seal breaks its hash, signature or the next seal's link. The
+events written since the last seal (a few seconds' worth) are protected by their MACs only:
+deleting one of them looks like a rollback. Cutting off the newest seals together with their
+events is detected against an anchor kept outside the database (`audit verify --anchor`,
+the seal hash `audit seal` prints).
+
+The huey task in `tasks.py` calls `audit_seal` every few seconds; `mchis audit seal` calls
+it on demand (with no safety delay: it seals everything committed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from mchis.audit.context import AuditContext, context_current
+from mchis.audit.integrity import (
+    EVENT_FIELDS,
+    GENESIS,
+    clean_text,
+    event_message,
+    hash_function,
+    mac_function,
+    merkle_leaves,
+    merkle_root,
+    ranges_decode,
+    ranges_encode,
+    ranges_ids,
+    seal_message,
+    time_text,
+)
+from mchis.audit.models import AuditAction, AuditEvent, AuditObjectRef, AuditOutcome, AuditSeal
+from mchis.crypto.keyring import keyring
+
+log = logging.getLogger(__name__)
+
+SEAL_SAFETY_DELAY = timedelta(seconds=2)
+SEAL_BATCH = 100_000
+GAP_HORIZON = timedelta(days=1)
+
+_OBJECT_TYPE = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
+_OBJECT_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+_EXTRA_MAX = 4000
+
+
+def _text_values(event: AuditEvent) -> tuple[str, ...]:
+    """The event's EVENT_FIELDS as the text the MAC covers."""
+    values = []
+    for name in EVENT_FIELDS:
+        if name == "at":
+            values.append(time_text(event.at))
+        elif name in ("actor_id", "institution_id"):
+            value = getattr(event, name)
+            values.append("" if value is None else str(value))
+        else:
+            values.append(str(getattr(event, name)))
+    return tuple(values)
+
+
+def event_mac(event: AuditEvent) -> str:
+    return mac_function(event.suite, keyring().audit_mac_key)(event_message(_text_values(event))).hex()
+
+
+def _clean_ids(object_ids: Sequence[str]) -> list[str]:
+    if isinstance(object_ids, str):
+        raise ValueError("object_ids is a sequence of ids, not one string")
+    seen: dict[str, None] = {}
+    for raw in object_ids:
+        oid = str(raw)
+        if not _OBJECT_ID.fullmatch(oid):
+            raise ValueError(f"object id {oid!r}: 1-64 characters without spaces")
+        seen.setdefault(oid, None)
+    return list(seen)
+
+
+def _clean_fields(fields: Sequence[str]) -> list[str]:
+    if isinstance(fields, str):
+        raise ValueError("fields is a sequence of field names, not one string")
+    names = list(dict.fromkeys(fields))
+    for name in names:
+        # Names only: a value written here by mistake would put clinical data in the trail.
+        if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
+            raise ValueError(f"field name {name!r} is not an identifier (field names, never values)")
+    return names
+
+
+def _extra_text(extra: dict | None) -> str:
+    if not extra:
+        return ""
+    if not isinstance(extra, dict):
+        raise ValueError("extra must be a dict")
+    # Canonical JSON, ASCII-escaped: no control character can reach the stored text.
+    text = json.dumps(extra, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    if len(text) > _EXTRA_MAX:
+        raise ValueError(f"extra is longer than {_EXTRA_MAX} characters")
+    return text
+
+
+_pg_sequence: dict[str, str] = {}
+
+
+def _event_id_next() -> int:
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            seq = _pg_sequence.get(connection.settings_dict["NAME"])
+            if seq is None:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+                seq = _pg_sequence[connection.settings_dict["NAME"]] = cursor.fetchone()[0]
+            cursor.execute("SELECT nextval(%s::regclass)", [seq])
+        elif connection.vendor == "sqlite":
+            # sqlite_sequence remembers ids of rows removed since, so an id is never reused.
+            cursor.execute(
+                f'SELECT max(coalesce((SELECT max(id) FROM "{table}"), 0), '  # noqa: S608 (table name from the model)
+                "coalesce((SELECT seq FROM sqlite_sequence WHERE name = %s), 0)) + 1",
+                [table],
+            )
+        else:
+            raise NotImplementedError(f"audit ids on {connection.vendor}")
+        return cursor.fetchone()[0]
+
+
+def _event_write(
+    *,
+    action: str,
+    actor,
+    actor_username: str,
+    object_type: str,
+    object_ids: Sequence[str],
+    fields: Sequence[str],
+    outcome: str,
+    purpose: str,
+    reason: str,
+    institution,
+    extra: dict | None,
+) -> AuditEvent:
+    if action not in AuditAction.values:
+        raise ValueError(f"unknown audit action {action!r}")
+    if outcome not in AuditOutcome.values:
+        raise ValueError(f"unknown audit outcome {outcome!r}")
+    ctx = context_current() or AuditContext()
+    if action == AuditAction.DENY:
+        outcome = AuditOutcome.DENIED
+        ctx.denial_recorded = True
+    # Model labels are case-insensitive ("people.Person" is "people.person"); one spelling
+    # keeps "who saw this record" from missing events.
+    object_type = object_type.lower()
+    ids = _clean_ids(object_ids)
+    if object_type and not _OBJECT_TYPE.fullmatch(object_type):
+        raise ValueError(f"object type {object_type!r} is not a model label like 'people.person'")
+    if ids and not object_type:
+        raise ValueError("object ids need an object type")
+    names = _clean_fields(fields)
+    user = actor if getattr(actor, "pk", None) is not None else None
+    if institution is None and user is not None:
+        institution_id = getattr(user, "institution_id", None)
+    else:
+        institution_id = getattr(institution, "pk", institution)
+    ring = keyring()
+    event = AuditEvent(
+        at=timezone.now(),
+        suite=ring.active.suite.name,
+        actor_id=user.pk if user is not None else None,
+        actor_username=clean_text(user.get_username() if user is not None else actor_username, 150),
+        institution_id=institution_id,
+        action=action,
+        outcome=outcome,
+        object_type=object_type,
+        object_ids=" ".join(ids),
+        field_names=" ".join(names),
+        purpose=clean_text(purpose, 100),
+        reason=clean_text(reason, 1000),
+        source_ip=clean_text(ctx.source_ip, 45),
+        request_id=clean_text(ctx.request_id, 64),
+        path=clean_text(ctx.path, 300),
+        user_agent=clean_text(ctx.user_agent, 200),
+        extra=_extra_text(extra),
+    )
+    # savepoint=False: inside the caller's transaction this adds nothing, and a failure here
+    # dooms the caller's transaction, so no action commits without its audit row. In
+    # autocommit it opens a transaction of its own, which on SQLite holds the write lock
+    # from the id lookup to the INSERT.
+    with transaction.atomic(savepoint=False):
+        event.id = _event_id_next()
+        event.mac = mac_function(event.suite, ring.audit_mac_key)(event_message(_text_values(event))).hex()
+        event.save()
+        if ids:
+            AuditObjectRef.objects.bulk_create(
+                [AuditObjectRef(event_id=event.id, object_type=object_type, object_id=oid) for oid in ids]
+            )
+    return event
+
+
+def audit_record(
+    *,
+    action: str,
+    actor=None,
+    object_type: str = "",
+    object_ids: Sequence[str] = (),
+    fields: Sequence[str] = (),
+    outcome: str = AuditOutcome.OK,
+    purpose: str = "",
+    reason: str = "",
+    institution=None,
+    extra: dict | None = None,
+) -> AuditEvent:
+    """Append one event to the audit trail, in the caller's transaction.
+
+    action: an `AuditAction` value. actor: the acting user (None or anonymous: nobody signed
+    in). object_type: the model label ("people.person"); object_ids: the ids read or written
+    (one read event per request lists every id shown). fields: names of the fields read or
+    changed, never their values. purpose: purpose of use of a read. institution: defaults to
+    the actor's. extra: small non-clinical metadata (a grant id, a filter). Source IP,
+    request id, path and user agent come from the request context (`AuditContextMiddleware`).
+    """
+    return _event_write(
+        action=action,
+        actor=actor,
+        actor_username="",
+        object_type=object_type,
+        object_ids=object_ids,
+        fields=fields,
+        outcome=outcome,
+        purpose=purpose,
+        reason=reason,
+        institution=institution,
+        extra=extra,
+    )
+
+
+def audit_denied(
+    *,
+    actor=None,
+    object_type: str = "",
+    object_ids: Sequence[str] = (),
+    fields: Sequence[str] = (),
+    purpose: str = "",
+    reason: str = "",
+    extra: dict | None = None,
+) -> AuditEvent:
+    """Record a refusal. Call it outside the transaction of the refused action (a view does,
+    after the service raised), or the refusal's record rolls back with that transaction."""
+    return audit_record(
+        action=AuditAction.DENY,
+        actor=actor,
+        object_type=object_type,
+        object_ids=object_ids,
+        fields=fields,
+        outcome=AuditOutcome.DENIED,
+        purpose=purpose,
+        reason=reason,
+        extra=extra,
+    )
+
+
+def audit_trail_viewed(*, actor, event_ids: Sequence[int], page: str, filters: dict[str, str]) -> AuditEvent:
+    """Reading the audit trail is audited too: which events an auditor was shown, and how."""
+    return audit_record(
+        action=AuditAction.READ,
+        actor=actor,
+        object_type="audit.event",
+        object_ids=[str(i) for i in event_ids],
+        purpose="audit review",
+        extra={"page": page, "filters": filters} if filters else {"page": page},
+    )
+
+
+def audit_login_failed(*, username: str) -> AuditEvent:
+    """A failed login: the actor is the account whose name was tried (when it exists)."""
+    from django.contrib.auth import get_user_model
+
+    account = get_user_model().objects.filter(username=username).first() if username else None
+    return _event_write(
+        action=AuditAction.LOGIN_FAILED,
+        actor=account,
+        actor_username=username,
+        object_type="",
+        object_ids=(),
+        fields=(),
+        outcome=AuditOutcome.FAILED,
+        purpose="",
+        reason="",
+        institution=None,
+        extra=None,
+    )
+
+
+# --- sealing ------------------------------------------------------------------------------
+def _missing(lo: int, hi: int, present: list[int]) -> list[int]:
+    """Ids in lo..hi not in `present` (sorted)."""
+    missing: list[int] = []
+    expect = lo
+    for n in present:
+        if n > expect:
+            missing.extend(range(expect, n))
+        expect = n + 1
+    missing.extend(range(expect, hi + 1))
+    return missing
+
+
+def _open_gaps(now) -> set[int]:
+    """Gap ids of recent seals that no later seal has listed as late yet."""
+    recent = AuditSeal.objects.filter(sealed_at__gte=now - GAP_HORIZON)
+    gaps: set[int] = set()
+    for text in recent.exclude(gaps="").values_list("gaps", flat=True):
+        gaps |= ranges_ids(text)
+    if not gaps:
+        return gaps
+    for text in recent.exclude(late="").values_list("late", flat=True):
+        gaps -= ranges_ids(text)
+    return gaps
+
+
+def _late_arrivals(open_gaps: set[int]) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    ranges = ranges_decode(ranges_encode(open_gaps))
+    for start in range(0, len(ranges), 200):
+        q = Q()
+        for lo, hi in ranges[start : start + 200]:
+            q |= Q(id__range=(lo, hi))
+        found.extend(AuditEvent.objects.filter(q).values_list("id", "mac"))
+    return sorted(found)
+
+
+def _seal_next(*, cutoff, batch_size: int) -> AuditSeal | None:
+    with transaction.atomic():
+        last = AuditSeal.objects.order_by("-number").first()
+        number = last.number + 1 if last else 1
+        first_id = last.last_id + 1 if last else 1
+        now = timezone.now()
+        late = _late_arrivals(_open_gaps(now))
+        ids = list(
+            AuditEvent.objects.filter(id__gte=first_id, at__lt=cutoff)
+            .order_by("id")
+            .values_list("id", flat=True)[:batch_size]
+        )
+        last_id = ids[-1] if ids else first_id - 1
+        # Everything visible in the range now, whatever its time: the seal covers the range.
+        in_range = list(
+            AuditEvent.objects.filter(id__gte=first_id, id__lte=last_id).order_by("id").values_list("id", "mac")
+        )
+        if not in_range and not late:
+            return None
+        ring = keyring()
+        suite = ring.active.suite.name
+        h = hash_function(suite)
+        covered = late + in_range
+        root = merkle_root(merkle_leaves((bytes.fromhex(mac) for _id, mac in covered), h), h).hex()
+        fields = {
+            "number": number,
+            "suite": suite,
+            "first_id": first_id,
+            "last_id": last_id,
+            "gaps": ranges_encode(_missing(first_id, last_id, [i for i, _mac in in_range])),
+            "late": ranges_encode(i for i, _mac in late),
+            "count": len(covered),
+            "merkle_root": root,
+            "prev_hash": last.seal_hash if last else GENESIS,
+        }
+        message = seal_message(**fields, sealed_at=time_text(now))
+        return AuditSeal.objects.create(
+            **fields, sealed_at=now, seal_hash=h(message).hex(), signature=ring.audit_signing_key.sign(message).hex()
+        )
+
+
+def audit_seal(*, safety_delay: timedelta = SEAL_SAFETY_DELAY, batch_size: int = SEAL_BATCH) -> list[AuditSeal]:
+    """Seal every committed event older than `safety_delay`, plus late arrivals.
+
+    Returns the new seals (none when nothing was pending, or when another sealer is busy).
+    """
+    cutoff = timezone.now() - safety_delay
+    seals: list[AuditSeal] = []
+    while True:
+        try:
+            seal = _seal_next(cutoff=cutoff, batch_size=batch_size)
+        except IntegrityError:
+            # Another sealer took this seal number first; it will seal what is pending.
+            log.info("audit seal: another sealer is running")
+            break
+        if seal is None:
+            break
+        seals.append(seal)
+    return seals

@@ -1,0 +1,89 @@
+"""The person registry: women and children, one record per person per county (P2, P20).
+
+Direct identifiers are encrypted at rest (L4) and searched only through blind indexes
+(exact match on the normalised value). Which institutions hold a person's records is kept
+in `PersonLink`; the policy (`mchis.people.policy`) reads it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from mchis.access.managers import ProtectedManager
+from mchis.crypto.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
+from mchis.crypto.ids import uuid7
+from mchis.orgs.models import PathField
+
+
+class DocumentType(models.TextChoices):
+    RESIDENT_ID = "resident_id", _("resident identity card")
+    PASSPORT = "passport", _("passport")
+    HK_MACAO_PERMIT = "hk_macao_permit", _("Mainland travel permit for Hong Kong and Macao residents")
+    TAIWAN_PERMIT = "taiwan_permit", _("Mainland travel permit for Taiwan residents")
+    FOREIGN_PERMANENT = "foreign_permanent", _("foreign permanent resident ID card")
+    NONE = "none", _("none yet (newborn or child)")
+
+
+class Sex(models.IntegerChoices):
+    """GB/T 2261.1."""
+
+    UNKNOWN = 0, _("unknown")
+    MALE = 1, _("male")
+    FEMALE = 2, _("female")
+    UNSTATED = 9, _("unstated")
+
+
+class Person(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    document_type = models.CharField(_("document type"), max_length=24, choices=DocumentType.choices)
+    document_number = EncryptedTextField(_("document number"), null=True, blank=True)
+    document_number_bidx = BlindIndexField(source="document_number", normalizer="mchis.people.identifiers.id_normalise")
+    name = EncryptedTextField(_("name"))
+    sex = models.PositiveSmallIntegerField(_("sex"), choices=Sex.choices)
+    birth_date = EncryptedDateField(_("birth date"))
+    phone = EncryptedTextField(_("phone"), null=True, blank=True)
+    phone_bidx = BlindIndexField(source="phone", normalizer="mchis.people.identifiers.phone_normalise")
+    address = EncryptedTextField(_("address"), null=True, blank=True)
+    # The county the person was registered in: duplicates are looked for inside it.
+    county_path = PathField(_("county"), max_length=255, db_index=True, editable=False)
+    registered_by = models.ForeignKey(
+        "orgs.Institution", verbose_name=_("registered by"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("registered at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    objects = ProtectedManager("mchis.people.policy.PersonPolicy")
+    # For jobs, migrations and key rotation only (a test enforces it).
+    unscoped = models.Manager()
+
+    class Meta:
+        verbose_name = _("person")
+        verbose_name_plural = _("persons")
+        default_manager_name = "objects"
+        base_manager_name = "unscoped"
+
+    def __str__(self) -> str:
+        return f"person {self.pk}"
+
+
+class PersonLink(models.Model):
+    """An institution that holds records of the person (registration, care, transfer)."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="links")
+    institution = models.ForeignKey("orgs.Institution", on_delete=models.PROTECT, related_name="+")
+    # Copy of the institution's region path: jurisdiction filters need no join through the tree.
+    institution_region_path = PathField(max_length=255, db_index=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = _("person's institution")
+        constraints = [models.UniqueConstraint(fields=["person", "institution"], name="person_link_unique")]
+        indexes = [models.Index(fields=["institution", "person"], name="person_link_by_institution")]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} @ {self.institution_id}"

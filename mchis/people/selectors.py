@@ -1,0 +1,116 @@
+"""Reads of the person registry: policy, then decryption of what the actor may see, then one
+audit event per call listing the ids shown (P10, P17, P20)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from mchis.access.errors import RecordNotFound
+from mchis.access.policy import WITHHELD, Withheld
+from mchis.audit.services import audit_record
+from mchis.crypto.fields import blind_lookup
+from mchis.people.identifiers import id_normalise, phone_normalise
+from mchis.people.models import DocumentType, Person, Sex
+from mchis.people.policy import PersonPolicy
+from mchis.people.services import PERSON_FIELDS
+
+# Lookups by phone can match a family; more than this is not a lookup but a listing.
+PHONE_MATCH_LIMIT = 20
+
+
+@dataclass
+class PersonView:
+    """A person as one actor may see them: withheld fields are `WITHHELD`, never dropped."""
+
+    id: uuid.UUID
+    values: dict[str, Any]
+    withheld: list[str] = field(default_factory=list)
+    version: int = 1
+
+    @property
+    def document_type_label(self):
+        return _choice_label(DocumentType, self.values["document_type"])
+
+    @property
+    def sex_label(self):
+        return _choice_label(Sex, self.values["sex"])
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _choice_label(choices, value):
+    return value if isinstance(value, Withheld) else choices(value).label
+
+
+def _view(policy: PersonPolicy, actor, person: Person) -> PersonView:
+    values = policy.redact(actor, person, PERSON_FIELDS)
+    return PersonView(
+        id=person.pk,
+        values=values,
+        withheld=[name for name, value in values.items() if value is WITHHELD],
+        version=person.version,
+    )
+
+
+def _shown(*, actor, persons: list[Person], purpose: str, search: str = "", views: list[PersonView]) -> None:
+    audit_record(
+        action="read",
+        actor=actor,
+        object_type="people.person",
+        object_ids=[str(p.pk) for p in persons],
+        fields=sorted({f for v in views for f in PERSON_FIELDS if f not in v.withheld}),
+        purpose=purpose,
+        extra={"search": search} if search else None,
+    )
+
+
+def person_get(*, actor, person_id, purpose: str) -> PersonView:
+    """One person; the same RecordNotFound whether absent or out of reach (audited as denial)."""
+    policy = PersonPolicy()
+    try:
+        person = Person.objects.visible_to(actor).get(pk=person_id)
+    except (Person.DoesNotExist, ValueError, TypeError):
+        audit_record(
+            action="deny", actor=actor, object_type="people.person", object_ids=[str(person_id)], purpose=purpose
+        )
+        raise RecordNotFound from None
+    view = _view(policy, actor, person)
+    _shown(actor=actor, persons=[person], purpose=purpose, views=[view])
+    return view
+
+
+def person_find_by_document(*, actor, document_number: str, purpose: str) -> PersonView | None:
+    """Exact match on the normalised document number through its blind index."""
+    number = id_normalise(document_number)
+    policy = PersonPolicy()
+    person = (
+        Person.objects.visible_to(actor).filter(**blind_lookup(Person, "document_number_bidx", number)).first()
+        if number
+        else None
+    )
+    views = [_view(policy, actor, person)] if person else []
+    _shown(actor=actor, persons=[person] if person else [], purpose=purpose, search="document_number", views=views)
+    return views[0] if views else None
+
+
+def person_find_by_phone(*, actor, phone: str, purpose: str) -> list[PersonView]:
+    number = phone_normalise(phone)
+    policy = PersonPolicy()
+    persons = (
+        list(
+            Person.objects.visible_to(actor)
+            .filter(**blind_lookup(Person, "phone_bidx", number))
+            .order_by("created_at")[:PHONE_MATCH_LIMIT]
+        )
+        if number
+        else []
+    )
+    views = [_view(policy, actor, p) for p in persons]
+    _shown(actor=actor, persons=persons, purpose=purpose, search="phone", views=views)
+    return views

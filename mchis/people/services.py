@@ -1,0 +1,209 @@
+"""Writes to the person registry. One transaction each, audited in it."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mchis.access.errors import NotAllowed
+from mchis.audit.services import audit_denied, audit_record
+from mchis.crypto.fields import blind_lookup
+from mchis.orgs.models import Institution, county_path_of
+from mchis.people.identifiers import id_normalise, id_problem, id_sex, phone_normalise, phone_problem
+from mchis.people.models import DocumentType, Person, PersonLink, Sex
+from mchis.people.policy import PersonPolicy
+
+# Children may be registered before they have any document (DOMAIN "People, identifiers").
+NO_DOCUMENT_MAX_AGE_YEARS = 18
+PERSON_FIELDS = ["document_type", "document_number", "name", "sex", "birth_date", "phone", "address"]
+
+
+def _years_between(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def person_validate(
+    *, document_type: str, document_number: str, name: str, sex: int, birth_date: date | None, phone: str, address: str
+) -> dict:
+    """Normalised values, or a ValidationError naming each bad field and its rule."""
+    errors: dict[str, list[str]] = {}
+    today = timezone.localdate()
+    number = id_normalise(document_number) if document_number else ""
+    if document_type not in DocumentType.values:
+        errors["document_type"] = [_("unknown document type")]
+    elif document_type == DocumentType.NONE:
+        if number:
+            errors["document_number"] = [_("a person without a document has no document number")]
+        elif birth_date and _years_between(birth_date, today) >= NO_DOCUMENT_MAX_AGE_YEARS:
+            errors["document_type"] = [
+                _("only children under %(n)s may be registered without a document") % {"n": NO_DOCUMENT_MAX_AGE_YEARS}
+            ]
+    elif not number:
+        errors["document_number"] = [_("the document number is required for this document type")]
+    elif document_type == DocumentType.RESIDENT_ID and (problem := id_problem(number, today=today)):
+        errors["document_number"] = [problem]
+    if not (name or "").strip():
+        errors["name"] = [_("the name is required")]
+    elif len(name.strip()) > 50:
+        errors["name"] = [_("the name is at most 50 characters")]
+    if sex not in Sex.values:
+        errors["sex"] = [_("sex is a GB/T 2261.1 code: 0, 1, 2 or 9")]
+    if birth_date is None:
+        errors["birth_date"] = [_("the birth date is required")]
+    elif birth_date > today:
+        errors["birth_date"] = [_("the birth date cannot be in the future")]
+    if phone and (problem := phone_problem(phone)):
+        errors["phone"] = [problem]
+    if document_type == DocumentType.RESIDENT_ID and number and "document_number" not in errors:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+        if birth_date and "birth_date" not in errors and born != birth_date:
+            errors["birth_date"] = [_("the birth date differs from the one in the resident ID number")]
+        if sex in (Sex.MALE, Sex.FEMALE) and id_sex(number) != sex:
+            errors["sex"] = [_("the sex differs from the one in the resident ID number (odd 17th digit: male)")]
+    if errors:
+        raise ValidationError(errors)
+    return {
+        "document_type": document_type,
+        "document_number": number or None,
+        "name": name.strip(),
+        "sex": sex,
+        "birth_date": birth_date,
+        "phone": phone_normalise(phone) or None,
+        "address": (address or "").strip() or None,
+    }
+
+
+def _link(*, person: Person, institution: Institution, actor) -> bool:
+    _link_obj, created = PersonLink.objects.get_or_create(
+        person=person,
+        institution=institution,
+        defaults={"institution_region_path": institution.region_path, "created_by": actor},
+    )
+    return created
+
+
+def person_register(
+    *,
+    actor,
+    institution: Institution,
+    document_type: str,
+    document_number: str = "",
+    name: str,
+    sex: int,
+    birth_date: date | None,
+    phone: str = "",
+    address: str = "",
+) -> tuple[Person, bool]:
+    """Register a person at `institution`, or find them if already registered in the county.
+
+    Returns (person, created). A person found by document number is linked to the
+    institution (she now receives care there), not registered twice.
+    """
+    if not PersonPolicy().can_create_at(actor, institution.pk):
+        # Outside the write's transaction, so the refusal's record is kept.
+        audit_denied(actor=actor, object_type="people.person", reason="register outside own institution")
+        raise NotAllowed
+    values = person_validate(
+        document_type=document_type,
+        document_number=document_number,
+        name=name,
+        sex=sex,
+        birth_date=birth_date,
+        phone=phone,
+        address=address,
+    )
+    with transaction.atomic():
+        return _person_register(actor=actor, institution=institution, values=values)
+
+
+def _serialise_registration(*, county_path: str, number: str) -> None:
+    """Two clinicians registering the same woman at once must not create two records.
+
+    SQLite runs write transactions one at a time (IMMEDIATE) already; on PostgreSQL a
+    transaction-scoped advisory lock on this one (county, number) pair serialises just them.
+    """
+    if connection.vendor == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"{county_path}|{number}".encode()).digest()[:8], "big", signed=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _person_register(*, actor, institution: Institution, values: dict) -> tuple[Person, bool]:
+    if values["document_number"]:
+        _serialise_registration(county_path=county_path_of(institution.region_path), number=values["document_number"])
+        existing = (
+            Person.objects.visible_to(actor, action="match")
+            .filter(**blind_lookup(Person, "document_number_bidx", values["document_number"]))
+            .first()
+        )
+        if existing is not None:
+            if _link(person=existing, institution=institution, actor=actor):
+                audit_record(
+                    action="update",
+                    actor=actor,
+                    object_type="people.person",
+                    object_ids=[str(existing.pk)],
+                    fields=["links"],
+                    reason="registered again: linked to the registering institution",
+                    institution=institution,
+                )
+            return existing, False
+    person = Person(
+        **values,
+        county_path=county_path_of(institution.region_path),
+        registered_by=institution,
+    )
+    person.save()
+    PersonLink.objects.create(
+        person=person, institution=institution, institution_region_path=institution.region_path, created_by=actor
+    )
+    audit_record(
+        action="create",
+        actor=actor,
+        object_type="people.person",
+        object_ids=[str(person.pk)],
+        fields=[f for f in PERSON_FIELDS if values[f] not in (None, "")],
+        institution=institution,
+    )
+    return person, True
+
+
+def person_update(*, actor, person: Person, **changes) -> Person:
+    """Change identifying fields of a visible person the actor may write."""
+    if not PersonPolicy().can_change(actor, person):
+        audit_denied(actor=actor, object_type="people.person", object_ids=[str(person.pk)])
+        raise NotAllowed
+    with transaction.atomic():
+        return _person_update(actor=actor, person=person, changes=changes)
+
+
+def _person_update(*, actor, person: Person, changes: dict) -> Person:
+    unknown = set(changes) - set(PERSON_FIELDS)
+    if unknown:
+        raise ValidationError({f: [_("this field cannot be changed here")] for f in sorted(unknown)})
+    current = {f: getattr(person, f) for f in PERSON_FIELDS}
+    merged = {**{f: ("" if v is None else v) for f, v in current.items()}, **changes}
+    values = person_validate(**merged)
+    changed = [f for f in PERSON_FIELDS if values[f] != current[f]]
+    if not changed:
+        return person
+    if "document_number" in changed and values["document_number"]:
+        duplicate = (
+            Person.objects.visible_to(actor, action="match")
+            .filter(**blind_lookup(Person, "document_number_bidx", values["document_number"]))
+            .exclude(pk=person.pk)
+            .exists()
+        )
+        if duplicate:
+            raise ValidationError({"document_number": [_("another person in the county has this document number")]})
+    for f in changed:
+        setattr(person, f, values[f])
+    person.version += 1
+    person.save()
+    audit_record(action="update", actor=actor, object_type="people.person", object_ids=[str(person.pk)], fields=changed)
+    return person

@@ -1,0 +1,87 @@
+"""Break-glass (P5): a reason, a time limit, an audit event and a supervisor's review."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from mchis.access.errors import NotAllowed, RecordNotFound
+from mchis.access.models import BreakGlassGrant
+from mchis.access.services import break_glass_open, break_glass_review, break_glass_reviewable
+from mchis.audit.models import AuditEvent
+from mchis.people.models import Person
+from mchis.people.selectors import person_get
+
+pytestmark = pytest.mark.django_db
+
+
+def open_for(actor, person, **kw):
+    values = {"reason": "emergency_delivery", "reason_text": "产妇急诊入院分娩，需查看孕期记录"}
+    values.update(kw)
+    return break_glass_open(actor=actor, document_number=person.document_number, **values)
+
+
+def test_a_clinician_opens_a_person_outside_jurisdiction_for_three_hours(actors, persons):
+    clinician = actors["clinician.thc1"]
+    with pytest.raises(RecordNotFound):
+        person_get(actor=clinician, person_id=persons["P_c"].pk, purpose="care")
+    grant = open_for(clinician, persons["P_c"])
+    assert timedelta(hours=2, minutes=59) < grant.expires_at - grant.created_at <= timedelta(hours=3)
+    view = person_get(actor=clinician, person_id=persons["P_c"].pk, purpose="emergency")
+    assert view.name == "丙女士"
+    event = AuditEvent.objects.filter(action="break_glass").get()
+    assert event.actor_id == clinician.pk and str(persons["P_c"].pk) in event.object_ids
+    assert "emergency_delivery" in event.reason
+
+
+def test_access_ends_when_the_grant_expires(actors, persons):
+    clinician = actors["clinician.thc1"]
+    grant = open_for(clinician, persons["P_c"])
+    BreakGlassGrant.objects.filter(pk=grant.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert not Person.objects.visible_to(clinician).filter(pk=persons["P_c"].pk).exists()
+
+
+def test_the_duration_is_configurable(actors, persons, settings):
+    settings.MCHIS_BREAK_GLASS_HOURS = 1
+    grant = open_for(actors["clinician.thc1"], persons["P_c"])
+    assert grant.expires_at - grant.created_at == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"), [({"reason": "curiosity"}, "reason"), ({"reason_text": "急"}, "reason_text")]
+)
+def test_a_reason_from_the_list_and_an_explanation_are_required(actors, persons, kw, field):
+    with pytest.raises(ValidationError) as exc:
+        open_for(actors["clinician.thc1"], persons["P_c"], **kw)
+    assert field in exc.value.message_dict
+    assert not BreakGlassGrant.objects.exists()
+
+
+@pytest.mark.parametrize("username", ["info.mch", "sysadmin", "leader.thc1", "healthadmin.county"])
+def test_only_clinical_roles_may_break_glass(actors, persons, username):
+    with pytest.raises(NotAllowed):
+        open_for(actors[username], persons["P_c"])
+    assert AuditEvent.objects.filter(action="deny", actor_id=actors[username].pk).exists()
+
+
+def test_the_supervisor_of_the_clinicians_institution_reviews_it(actors, persons):
+    grant = open_for(actors["clinician.thc1"], persons["P_c"])
+    assert list(break_glass_reviewable(reviewer=actors["leader.thc1"])) == [grant]
+    assert list(break_glass_reviewable(reviewer=actors["custodian.thc1"])) == [grant]
+    assert not break_glass_reviewable(reviewer=actors["leader.mch"]).exists()
+    with pytest.raises(RecordNotFound):
+        break_glass_review(reviewer=actors["leader.mch"], grant_id=grant.pk, outcome="justified")
+    break_glass_review(reviewer=actors["leader.thc1"], grant_id=grant.pk, outcome="justified")
+    assert not break_glass_reviewable(reviewer=actors["leader.thc1"]).exists()
+
+
+def test_an_unjustified_access_ends_at_once(actors, persons):
+    clinician = actors["clinician.thc1"]
+    grant = open_for(clinician, persons["P_c"])
+    with pytest.raises(ValidationError):
+        break_glass_review(reviewer=actors["leader.thc1"], grant_id=grant.pk, outcome="not_justified")
+    break_glass_review(
+        reviewer=actors["leader.thc1"], grant_id=grant.pk, outcome="not_justified", note="非急诊情形，不应调阅"
+    )
+    assert not Person.objects.visible_to(clinician).filter(pk=persons["P_c"].pk).exists()

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from mchis.audit import services
+from mchis.audit.services import audit_record, audit_seal
+from mchis.audit.triggers import triggers_drop
+
+
+@pytest.fixture
+def read_event():
+    """Record a read of people.person ids: read_event("a", "b", actor=None)."""
+
+    def _read(*ids: str, actor=None, purpose: str = "care"):
+        return audit_record(
+            action="read",
+            actor=actor,
+            object_type="people.person",
+            object_ids=list(ids),
+            fields=["name"],
+            purpose=purpose,
+        )
+
+    return _read
+
+
+@pytest.fixture
+def with_id():
+    """Write the next event under a chosen id, as a transaction that drew its id earlier
+    and commits only now would."""
+
+    def _with_id(event_id: int, **kwargs):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(services, "_event_id_next", lambda: event_id)
+            return audit_record(**{"action": "read", "object_type": "people.person", "object_ids": ["x"], **kwargs})
+
+    return _with_id
+
+
+def seal_now():
+    return audit_seal(safety_delay=timedelta(0))
+
+
+@pytest.fixture
+def attacker():
+    """Raw SQL against the audit tables after dropping the append-only triggers.
+
+    The test's transaction rolls back at the end, triggers included (DDL is transactional on
+    SQLite and PostgreSQL)."""
+    triggers_drop(connection)
+
+    def _sql(sql: str, params=()):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+    return _sql

@@ -1,0 +1,84 @@
+"""Database triggers refuse to change or remove audit rows, on SQLite and PostgreSQL (P10)."""
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from mchis.audit.models import AuditEvent, AuditObjectRef, AuditSeal
+
+from .conftest import seal_now
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trail(read_event):
+    read_event("p1", "p2")
+    seal_now()
+
+
+def refused(action):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        action()
+
+
+def raw(sql):
+    def run():
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+
+    return run
+
+
+@pytest.mark.parametrize("model", [AuditEvent, AuditObjectRef, AuditSeal])
+def test_orm_updates_and_deletes_are_refused(trail, model):
+    column = {"AuditEvent": "reason", "AuditObjectRef": "object_id", "AuditSeal": "gaps"}[model.__name__]
+    refused(lambda: model.objects.update(**{column: "changed"}))
+    refused(lambda: model.objects.all().delete())
+
+
+@pytest.mark.parametrize("table", ["audit_auditevent", "audit_auditobjectref", "audit_auditseal"])
+def test_raw_sql_updates_and_deletes_are_refused(trail, table):
+    column = {"audit_auditevent": "reason", "audit_auditobjectref": "object_id", "audit_auditseal": "gaps"}[table]
+    refused(raw(f"UPDATE {table} SET {column} = 'changed'"))  # noqa: S608
+    refused(raw(f"DELETE FROM {table}"))  # noqa: S608
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE is PostgreSQL's")
+@pytest.mark.parametrize("table", ["audit_auditevent", "audit_auditobjectref", "audit_auditseal"])
+def test_truncate_is_refused(table):
+    from mchis.audit.services import audit_record
+
+    # Events without object ids: PostgreSQL refuses TRUNCATE of a table with pending
+    # foreign-key checks before any trigger runs, which would prove nothing.
+    audit_record(action="login")
+    seal_now()
+    refused(raw(f"TRUNCATE {table} CASCADE"))
+
+
+def test_instances_refuse_to_be_saved_again_or_deleted(trail):
+    event = AuditEvent.objects.first()
+    event.reason = "changed"
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()
+    with pytest.raises(ValueError, match="append-only"):
+        event.delete()
+    assert AuditEvent.objects.get(pk=event.pk).reason == ""
+
+
+def test_the_rows_are_unchanged_after_the_attempts(trail):
+    before = list(AuditEvent.objects.values())
+    for action in (raw("UPDATE audit_auditevent SET reason = 'x'"), raw("DELETE FROM audit_auditevent")):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            action()
+    assert list(AuditEvent.objects.values()) == before
+
+
+def test_flush_refuses_a_database_that_is_not_a_test_database(settings):
+    from mchis.audit.management.commands.flush import is_test_database
+
+    class Fake:
+        vendor = "postgresql"
+        settings_dict = {"NAME": "mchis", "TEST": {}}
+
+    assert is_test_database(connection)
+    assert not is_test_database(Fake())

@@ -1,0 +1,155 @@
+"""The person registry: validation, dedupe within a county, blind-index lookups (P2, P20)."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from mchis.access.errors import NotAllowed, RecordNotFound
+from mchis.access.policy import WITHHELD
+from mchis.people.identifiers import id_make
+from mchis.people.models import Person, PersonLink
+from mchis.people.selectors import person_find_by_document, person_find_by_phone, person_get
+from mchis.people.services import person_register, person_update
+
+pytestmark = pytest.mark.django_db
+
+
+def register(actor, **overrides):
+    values = {
+        "document_type": "resident_id",
+        "document_number": id_make(area_code="410121", born=date(1995, 2, 3), sequence=88),
+        "name": "王秀英",
+        "sex": 2,
+        "birth_date": date(1995, 2, 3),
+        "phone": "138-0013-8000",
+        "address": "安平县某镇某村3号",
+    }
+    values.update(overrides)
+    return person_register(actor=actor, institution=actor.institution, **values)
+
+
+def person_count():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM people_person")
+        return cursor.fetchone()[0]
+
+
+def test_identifiers_are_encrypted_at_rest(actors):
+    person, created = register(actors["clinician.thc1"])
+    assert created
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, document_number, phone, address, birth_date FROM people_person")
+        row = cursor.fetchone()
+    assert "王秀英" not in str(row) and "1995" not in str(row) and "13800138000" not in str(row)
+
+
+def test_the_same_woman_registered_again_in_the_county_is_found_and_linked(actors):
+    first, _ = register(actors["clinician.thc1"])
+    again, created = register(actors["clinician.mch"], name="王秀英", phone="")
+    assert not created and again.pk == first.pk
+    assert person_count() == 1
+    assert set(PersonLink.objects.filter(person=first).values_list("institution_id", flat=True)) == {
+        actors["clinician.thc1"].institution_id,
+        actors["clinician.mch"].institution_id,
+    }
+    # Now her care at the MCH hospital lets its clinician see her.
+    assert person_get(actor=actors["clinician.mch"], person_id=first.pk, purpose="care").name == "王秀英"
+
+
+def test_lower_case_x_finds_the_same_person(actors):
+    number = next(
+        n for seq in range(0, 999, 2) if (n := id_make(area_code="410121", born=date(1990, 1, 1), sequence=seq))[-1] == "X"
+    )
+    person, _ = register(actors["clinician.thc1"], document_number=number, birth_date=date(1990, 1, 1))
+    found = person_find_by_document(actor=actors["clinician.thc1"], document_number=number.lower(), purpose="care")
+    assert found.id == person.pk
+
+
+def test_registration_in_another_county_is_a_different_record(actors):
+    register(actors["clinician.thc1"])
+    _, created = register(actors["clinician.other"])
+    assert created and person_count() == 2
+
+
+def test_lookup_by_phone_finds_exact_matches_only(actors):
+    person, _ = register(actors["clinician.thc1"])
+    assert [v.id for v in person_find_by_phone(actor=actors["clinician.thc1"], phone="13800138000", purpose="care")] == [
+        person.pk
+    ]
+    assert person_find_by_phone(actor=actors["clinician.thc1"], phone="1380013800", purpose="care") == []
+
+
+def test_a_child_without_a_document_is_allowed(actors):
+    child, created = register(
+        actors["clinician.thc1"], document_type="none", document_number="", name="王秀英之女", sex=2,
+        birth_date=date.today() - timedelta(days=3), phone="", address="",
+    )
+    assert created and child.document_number is None
+
+
+def test_an_adult_without_a_document_is_refused(actors):
+    with pytest.raises(ValidationError) as exc:
+        register(actors["clinician.thc1"], document_type="none", document_number="")
+    assert "document_type" in exc.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "rule"),
+    [
+        ({"document_number": "41012119950203088X"[:-1] + "0"}, "document_number", "check character"),
+        ({"birth_date": date.today() + timedelta(days=1)}, "birth_date", "future"),
+        ({"phone": "138-ABCD-8000"}, "phone", "digits only"),
+        ({"sex": 1}, "sex", "resident ID"),
+        ({"birth_date": date(1995, 2, 4)}, "birth_date", "resident ID"),
+        ({"name": "  "}, "name", "required"),
+    ],
+)
+def test_bad_input_names_the_field_and_rule_and_stores_nothing(actors, overrides, field, rule):
+    if field == "document_number":
+        good = id_make(area_code="410121", born=date(1995, 2, 3), sequence=88)
+        overrides = {"document_number": good[:-1] + ("0" if good[-1] != "0" else "1")}
+    with pytest.raises(ValidationError) as exc:
+        register(actors["clinician.thc1"], **overrides)
+    assert rule in " ".join(exc.value.message_dict[field])
+    assert person_count() == 0
+
+
+def test_only_clinical_roles_register_and_only_at_their_institution(actors):
+    with pytest.raises(NotAllowed):
+        register(actors["info.mch"])
+    clinician = actors["clinician.thc1"]
+    with pytest.raises(NotAllowed):
+        person_register(
+            actor=clinician, institution=actors["clinician.mch"].institution, document_type="resident_id",
+            document_number=id_make(area_code="410121", born=date(1995, 2, 3), sequence=88), name="王秀英", sex=2,
+            birth_date=date(1995, 2, 3),
+        )
+    assert person_count() == 0
+
+
+def test_not_found_and_not_allowed_are_the_same_answer(actors, persons):
+    with pytest.raises(RecordNotFound) as hidden:
+        person_get(actor=actors["clinician.thc1"], person_id=persons["P_a"].pk, purpose="care")
+    import uuid
+
+    with pytest.raises(RecordNotFound) as missing:
+        person_get(actor=actors["clinician.thc1"], person_id=uuid.uuid4(), purpose="care")
+    assert type(hidden.value) is type(missing.value) and str(hidden.value) == str(missing.value)
+
+
+def test_withheld_fields_are_shown_as_withheld(actors, persons):
+    view = person_get(actor=actors["leader.thc1"], person_id=persons["P_b"].pk, purpose="supervision")
+    assert view.name is WITHHELD and view.sex == 2
+    assert set(view.withheld) == {"document_number", "name", "birth_date", "phone", "address"}
+
+
+def test_update_changes_fields_and_refuses_a_duplicate_document(actors, persons):
+    clinician = actors["clinician.thc1"]
+    person_update(actor=clinician, person=persons["P_b"], phone="13911112222")
+    assert Person.objects.visible_to(clinician).get(pk=persons["P_b"].pk).phone == "13911112222"
+    link_a = persons["P_a"]
+    with pytest.raises(ValidationError) as exc:
+        person_update(actor=clinician, person=persons["P_b"], document_number=link_a.document_number, birth_date=link_a.birth_date)
+    assert "document_number" in exc.value.message_dict

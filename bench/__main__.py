@@ -62,7 +62,10 @@ def main() -> None:
         "--pg-url", default=os.environ.get("MCHIS_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/mchis_bench")
     )
     parser.add_argument(
-        "--suite", nargs="+", default=["orgs", "people"], help="benchmark suites to run (bench/worker.py)"
+        "--suite",
+        nargs="+",
+        default=["orgs", "people", "audit_verify", "audit_concurrency"],
+        help="benchmark suites to run (bench/worker.py)",
     )
     args = parser.parse_args()
 

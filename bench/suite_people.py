@@ -19,11 +19,10 @@ def _populate(n: int) -> list[tuple[str, str]]:
     the model (so every value is really encrypted and indexed). Returns (id, number) samples."""
     from django.db import transaction
 
+    from mchis.accounts.models import RoleAssignment
     from mchis.orgs.models import county_path_of
     from mchis.people.identifiers import id_make
     from mchis.people.models import Person, PersonLink
-
-    from mchis.accounts.models import RoleAssignment
 
     clinicians = list(RoleAssignment.objects.filter(role="clinician").select_related("institution", "user"))
     rng = random.Random(7)
@@ -110,18 +109,30 @@ def suite_people() -> dict:
         i = next(seq)
         born = date(2000, 1, 1) + timedelta(days=i % 3000)
         plain_model.objects.create(
-            document_type="resident_id", document_number=id_make(area_code="410122", born=born, sequence=i % 500 * 2),
-            name="王秀英", sex=2, birth_date=born, phone="13800138000", address="某县某镇某村",
-            county_path=clinician.institution.region_path, registered_by_id=clinician.institution_id,
+            document_type="resident_id",
+            document_number=id_make(area_code="410122", born=born, sequence=i % 500 * 2),
+            name="王秀英",
+            sex=2,
+            birth_date=born,
+            phone="13800138000",
+            address="某县某镇某村",
+            county_path=clinician.institution.region_path,
+            registered_by_id=clinician.institution_id,
         )
 
     def service_create():
         i = next(seq)
         born = date(2000, 1, 1) + timedelta(days=i % 3000)
         person_register(
-            actor=clinician, institution=clinician.institution, document_type="resident_id",
-            document_number=id_make(area_code="410122", born=born, sequence=i % 500 * 2), name="王秀英", sex=2,
-            birth_date=born, phone="13800138000", address="某县某镇某村",
+            actor=clinician,
+            institution=clinician.institution,
+            document_type="resident_id",
+            document_number=id_make(area_code="410122", born=born, sequence=i % 500 * 2),
+            name="王秀英",
+            sex=2,
+            birth_date=born,
+            phone="13800138000",
+            address="某县某镇某村",
         )
 
     plain = timed(plain_insert, repeat=1000, warmup=20)
@@ -160,6 +171,9 @@ def _plain_person_model():
         class Meta:
             app_label = "people"
             db_table = "bench_plain_person"
+
+        def __str__(self) -> str:
+            return self.name
 
     with connection.schema_editor() as editor:
         editor.create_model(PlainPerson)

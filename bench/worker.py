@@ -9,6 +9,7 @@ import time
 
 import django
 
+from bench.suite_audit import suite_audit_concurrency, suite_audit_verify
 from bench.suite_people import suite_people
 from bench.timing import timed, versus
 
@@ -47,7 +48,12 @@ def suite_orgs() -> dict:
     }
 
 
-SUITES = {"orgs": suite_orgs, "people": suite_people}
+SUITES = {
+    "orgs": suite_orgs,
+    "people": suite_people,
+    "audit_verify": suite_audit_verify,
+    "audit_concurrency": suite_audit_concurrency,
+}
 
 
 def main() -> None:

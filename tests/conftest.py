@@ -79,7 +79,9 @@ def actors(demo):
         .order_by("code")
         .first()
     )
-    other = user_create(username="clinician.other", display_name="邻县医生", institution=centre, password="Xy7!other-county")
+    other = user_create(
+        username="clinician.other", display_name="邻县医生", institution=centre, password="Xy7!other-county"
+    )
     role_grant(user=other, role="clinician", institution=centre)
     return {u.username: u for u in User.objects.all()}
 
@@ -94,10 +96,19 @@ def persons(actors):
 
     def register(username, seq, name):
         actor = actors[username]
-        number = id_make(area_code=actor.institution.region_path.split("/")[4][:6], born=date(1992, 5, seq), sequence=seq * 2)
+        number = id_make(
+            area_code=actor.institution.region_path.split("/")[4][:6], born=date(1992, 5, seq), sequence=seq * 2
+        )
         person, _created = person_register(
-            actor=actor, institution=actor.institution, document_type="resident_id", document_number=number,
-            name=name, sex=2, birth_date=date(1992, 5, seq), phone=f"1390000{seq:04d}", address="某村1号",
+            actor=actor,
+            institution=actor.institution,
+            document_type="resident_id",
+            document_number=number,
+            name=name,
+            sex=2,
+            birth_date=date(1992, 5, seq),
+            phone=f"1390000{seq:04d}",
+            address="某村1号",
         )
         return person
 

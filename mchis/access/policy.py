@@ -11,7 +11,6 @@ grant adds one person for a few hours at the actor's clinical clearance.
 from __future__ import annotations
 
 import abc
-
 from dataclasses import dataclass
 from typing import Any, ClassVar
 

@@ -2,7 +2,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-
 from django.views.decorators.http import require_POST
 
 from mchis.access.errors import NotAllowed, RecordNotFound

@@ -11,11 +11,14 @@ from django.utils.translation import gettext as _
 
 from mchis.accounts.models import RoleAssignment, User
 from mchis.accounts.roles import CLINICAL_ROLES, ROLE_INSTITUTION_KINDS, ROLE_MIN_LEVELS, TECHNICAL_ROLES, Role
+from mchis.audit.services import audit_record
 from mchis.orgs.models import Institution, InstitutionKind, RegionLevel
 
 
 @transaction.atomic
-def user_create(*, username: str, display_name: str, institution: Institution, password: str) -> User:
+def user_create(
+    *, username: str, display_name: str, institution: Institution, password: str, created_by: User | None = None
+) -> User:
     username = (username or "").strip()
     errors: dict[str, list[str]] = {}
     if not username:
@@ -33,6 +36,14 @@ def user_create(*, username: str, display_name: str, institution: Institution, p
         raise ValidationError(errors)
     user.set_password(password)
     user.save()
+    audit_record(
+        action="security",
+        actor=created_by,
+        object_type="accounts.user",
+        object_ids=[str(user.pk)],
+        fields=["username", "display_name", "institution", "password"],
+        reason="account created",
+    )
     return user
 
 
@@ -76,5 +87,14 @@ def role_grant(
         raise ValidationError({"role": [_("nobody changes their own roles (P19)")]})
     assignment, _created = RoleAssignment.objects.update_or_create(
         user=user, role=role, institution=institution, defaults={"granted_by": granted_by, "expires_at": expires_at}
+    )
+    audit_record(
+        action="security",
+        actor=granted_by,
+        object_type="accounts.roleassignment",
+        object_ids=[str(assignment.pk)],
+        fields=["role", "institution", "expires_at"],
+        reason=f"role {role} granted to user {user.pk}",
+        institution=institution,
     )
     return assignment

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from mchis.accounts.models import User
-from mchis.audit.integrity import hash_function, merkle_leaves, merkle_path, merkle_path_check, ranges_ids
+from mchis.audit.integrity import hash_function, merkle_path, merkle_path_check, ranges_ids
 from mchis.audit.models import DISCLOSING_ACTIONS, AuditAction, AuditEvent, AuditObjectRef, AuditSeal
 from mchis.audit.services import GAP_HORIZON
 from mchis.orgs.models import Institution, RegionLevel
@@ -129,7 +129,7 @@ def event_page(
 # --- seals and evidence ------------------------------------------------------------------
 def event_seal_get(*, event_id: int) -> AuditSeal | None:
     """The seal that covers an event, or None while it is not sealed yet."""
-    seal = AuditSeal.objects.filter(last_id__gte=event_id).order_by("number").first()
+    seal = AuditSeal.objects.filter(last_id__gte=event_id).order_by("last_id", "number").first()
     if seal is None:
         return None
     if event_id >= seal.first_id and event_id not in ranges_ids(seal.gaps):
@@ -184,7 +184,7 @@ def audit_evidence(*, event_ids: list[int]) -> list[Evidence]:
         h = hash_function(seal.suite)
         if seal.number not in leaves_of:
             macs = _seal_macs(seal)
-            leaves_of[seal.number] = ([i for i, _m in macs], merkle_leaves((m for _i, m in macs), h))
+            leaves_of[seal.number] = ([i for i, _m in macs], [m for _i, m in macs])
         ids, leaves = leaves_of[seal.number]
         out.append(
             Evidence(

@@ -68,7 +68,6 @@ from mchis.audit.integrity import (
     event_message,
     hash_function,
     mac_function,
-    merkle_leaves,
     merkle_root,
     ranges_decode,
     ranges_encode,
@@ -371,41 +370,43 @@ def _late_arrivals(open_gaps: set[int]) -> list[tuple[int, str]]:
 
 
 def _seal_next(*, cutoff, batch_size: int) -> AuditSeal | None:
+    last = AuditSeal.objects.order_by("-number").first()
+    number = last.number + 1 if last else 1
+    first_id = last.last_id + 1 if last else 1
+    now = timezone.now()
+    late = _late_arrivals(_open_gaps(now))
+    ids = list(
+        AuditEvent.objects.filter(id__gte=first_id, at__lt=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)[:batch_size]
+    )
+    last_id = ids[-1] if ids else first_id - 1
+    # Everything visible in the range now, whatever its time: the seal covers the range.
+    in_range = list(
+        AuditEvent.objects.filter(id__gte=first_id, id__lte=last_id).order_by("id").values_list("id", "mac")
+    )
+    if not in_range and not late:
+        return None
+    ring = keyring()
+    suite = ring.active.suite.name
+    h = hash_function(suite)
+    covered = late + in_range
+    root = merkle_root([bytes.fromhex(mac) for _id, mac in covered], h).hex()
+    fields = {
+        "number": number,
+        "suite": suite,
+        "first_id": first_id,
+        "last_id": last_id,
+        "gaps": ranges_encode(_missing(first_id, last_id, [i for i, _mac in in_range])),
+        "late": ranges_encode(i for i, _mac in late),
+        "count": len(covered),
+        "merkle_root": root,
+        "prev_hash": last.seal_hash if last else GENESIS,
+    }
+    message = seal_message(**fields, sealed_at=time_text(now))
+    # Only the INSERT needs a transaction: if another sealer took this number meanwhile,
+    # the primary key refuses it (and on SQLite the write lock is held for the INSERT only).
     with transaction.atomic():
-        last = AuditSeal.objects.order_by("-number").first()
-        number = last.number + 1 if last else 1
-        first_id = last.last_id + 1 if last else 1
-        now = timezone.now()
-        late = _late_arrivals(_open_gaps(now))
-        ids = list(
-            AuditEvent.objects.filter(id__gte=first_id, at__lt=cutoff)
-            .order_by("id")
-            .values_list("id", flat=True)[:batch_size]
-        )
-        last_id = ids[-1] if ids else first_id - 1
-        # Everything visible in the range now, whatever its time: the seal covers the range.
-        in_range = list(
-            AuditEvent.objects.filter(id__gte=first_id, id__lte=last_id).order_by("id").values_list("id", "mac")
-        )
-        if not in_range and not late:
-            return None
-        ring = keyring()
-        suite = ring.active.suite.name
-        h = hash_function(suite)
-        covered = late + in_range
-        root = merkle_root(merkle_leaves((bytes.fromhex(mac) for _id, mac in covered), h), h).hex()
-        fields = {
-            "number": number,
-            "suite": suite,
-            "first_id": first_id,
-            "last_id": last_id,
-            "gaps": ranges_encode(_missing(first_id, last_id, [i for i, _mac in in_range])),
-            "late": ranges_encode(i for i, _mac in late),
-            "count": len(covered),
-            "merkle_root": root,
-            "prev_hash": last.seal_hash if last else GENESIS,
-        }
-        message = seal_message(**fields, sealed_at=time_text(now))
         return AuditSeal.objects.create(
             **fields, sealed_at=now, seal_hash=h(message).hex(), signature=ring.audit_signing_key.sign(message).hex()
         )

@@ -400,8 +400,11 @@ def _bind_sealed(sender, instance, **kwargs):
     Binding at load time (not at first access) is what lets a copy saved under a new id be
     re-encrypted for its new row instead of carrying a token the new row cannot open.
     """
+    encrypted = getattr(sender._meta, "_mchis_encrypted", ())
+    if not encrypted:
+        return
     data = instance.__dict__
-    for field in sender._meta._mchis_encrypted:
+    for field in encrypted:
         value = data.get(field.attname)
         if type(value) is SealedValue and value._row is None:
             pk = instance.pk
@@ -414,9 +417,12 @@ def _connect_binding(sender, **kwargs):
     encrypted = tuple(f for f in sender._meta.concrete_fields if isinstance(f, EncryptedField))
     if encrypted:
         sender._meta._mchis_encrypted = encrypted
-        signals.post_init.connect(_bind_sealed, sender=sender)
 
 
+# One receiver for every model, not one per sender: signals key senders by id(), and the
+# historical model classes that migrations create and drop would otherwise leave receivers
+# behind for whatever class later reuses their id.
+signals.post_init.connect(_bind_sealed, dispatch_uid="mchis.crypto.fields._bind_sealed")
 signals.class_prepared.connect(_connect_binding)
 
 

@@ -56,9 +56,10 @@ class Person(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     version = models.PositiveIntegerField(default=1, editable=False)
 
-    objects = ProtectedManager("mchis.people.policy.PersonPolicy")
-    # For jobs, migrations and key rotation only (a test enforces it).
+    # For jobs, migrations and key rotation only (a test enforces it). Not the default manager:
+    # Meta.default_manager_name names `objects`.
     unscoped = models.Manager()
+    objects = ProtectedManager("mchis.people.policy.PersonPolicy")
 
     class Meta:
         verbose_name = _("person")

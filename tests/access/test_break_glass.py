@@ -48,9 +48,7 @@ def test_the_duration_is_configurable(actors, persons, settings):
     assert grant.expires_at - grant.created_at == timedelta(hours=1)
 
 
-@pytest.mark.parametrize(
-    ("kw", "field"), [({"reason": "curiosity"}, "reason"), ({"reason_text": "急"}, "reason_text")]
-)
+@pytest.mark.parametrize(("kw", "field"), [({"reason": "curiosity"}, "reason"), ({"reason_text": "急"}, "reason_text")])
 def test_a_reason_from_the_list_and_an_explanation_are_required(actors, persons, kw, field):
     with pytest.raises(ValidationError) as exc:
         open_for(actors["clinician.thc1"], persons["P_c"], **kw)

@@ -35,7 +35,14 @@ def with_id():
     def _with_id(event_id: int, **kwargs):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(services, "_event_id_next", lambda: event_id)
-            return audit_record(**{"action": "read", "object_type": "people.person", "object_ids": ["x"], **kwargs})
+            event = audit_record(**{"action": "read", "object_type": "people.person", "object_ids": ["x"], **kwargs})
+        if connection.vendor == "postgresql":
+            # The sequence must not hand out that id again (SQLite's max(id) + 1 cannot).
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_get_serial_sequence('audit_auditevent', 'id')")
+                seq = cursor.fetchone()[0]
+                cursor.execute(f"SELECT setval('{seq}', GREATEST(%s, (SELECT last_value FROM {seq})))", [event_id])  # noqa: S608
+        return event
 
     return _with_id
 

@@ -82,3 +82,18 @@ def test_flush_refuses_a_database_that_is_not_a_test_database(settings):
 
     assert is_test_database(connection)
     assert not is_test_database(Fake())
+
+
+def test_every_audit_table_keeps_its_triggers_after_all_migrations():
+    # A later migration that makes SQLite rebuild a table (changing a field) would drop them.
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")
+        else:
+            cursor.execute(
+                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE NOT t.tgisinternal"
+            )
+        triggers = cursor.fetchall()
+    for table in ("audit_auditevent", "audit_auditobjectref", "audit_auditseal"):
+        assert len([name for t, name in triggers if t == table]) == 2, (table, triggers)

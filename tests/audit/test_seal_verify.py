@@ -225,3 +225,88 @@ def test_sealed_events_come_with_a_merkle_path_to_their_signed_seal(sealed):
     five, six = by_id[sealed[5]], by_id[sealed[6]]
     forged = five.__class__(**{**five.__dict__, "mac": six.mac})
     assert not evidence_check(evidence=forged, suite="intl")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_outside_a_transaction_reads_seals_and_events_in_snapshots(read_event):
+    # Outside a transaction the seals come from a second connection (the production path).
+    ids = [read_event(f"p{n}").id for n in range(5)]
+    seal_now()
+    read_event("p9")
+    result = audit_verify()
+    assert result.ok and (result.sealed, result.unsealed, result.seals) == (5, 1, 1)
+    from mchis.audit.triggers import triggers_drop
+
+    triggers_drop(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditobjectref WHERE event_id = %s", [ids[2]])
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [ids[2]])
+    result = audit_verify()
+    assert result.first.event_id == ids[2] and "missing" in result.first.message
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    from mchis.audit import verify
+
+    monkeypatch.setattr(verify, "PART_EVENTS", 3)
+
+
+def _parted_trail(read_event, with_id):
+    """Seals of 2-3 events; one event commits after its range was sealed and is listed late
+    by a seal in a later part."""
+    n = read_event("p0").id
+    seal_now()
+    read_event("p1")
+    with_id(n + 3)  # n+2 is still being committed
+    seal_now()
+    for k in range(4, 10):
+        read_event(f"p{k}")
+        if k % 2:
+            seal_now()
+    with_id(n + 2)  # …and commits now
+    seal_now()
+    read_event("p-unsealed")
+    return n
+
+
+def test_verification_in_parts_agrees_with_one_pass(read_event, with_id, small_parts):
+    from mchis.audit.verify import _plan
+
+    n = _parted_trail(read_event, with_id)
+    parts = _plan()
+    late = AuditSeal.objects.exclude(late="").get()
+    assert late.late == str(n + 2)
+    # The late event lies in an earlier part than the seal that lists it.
+    holder = next(p for p in parts if p.lo_id < n + 2 and (p.hi_id is None or n + 2 <= p.hi_id))
+    lister = next(p for p in parts if p.lo_seal < late.number <= p.hi_seal)
+    assert len(parts) > 2 and holder != lister
+    result = audit_verify()
+    assert result.ok, result.problems
+    assert (result.sealed, result.unsealed) == (AuditEvent.objects.count() - 1, 1)
+
+
+def test_tampering_is_named_the_same_in_parts(read_event, with_id, small_parts, attacker):
+    n = _parted_trail(read_event, with_id)
+    attacker("UPDATE audit_auditevent SET purpose = 'x' WHERE id IN (%s, %s)", [n + 2, n + 7])
+    result = audit_verify()
+    assert [p.event_id for p in result.problems[:2]] == [n + 2, n + 7]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="worker processes need a database they can share")
+@pytest.mark.django_db(transaction=True)
+def test_worker_processes_verify_parts_in_parallel(read_event, with_id, small_parts):
+    n = _parted_trail(read_event, with_id)
+    single, parallel = audit_verify(workers=1), audit_verify(workers=2)
+    assert parallel.workers == 2
+    assert single.ok and parallel.ok
+    assert (single.events, single.sealed, single.unsealed) == (parallel.events, parallel.sealed, parallel.unsealed)
+    from mchis.audit.triggers import triggers_drop
+
+    triggers_drop(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [n + 5])
+        cursor.execute("UPDATE audit_auditseal SET gaps = '1' WHERE number = 4")
+    parallel = audit_verify(workers=2)
+    assert [str(p) for p in parallel.problems] == [str(p) for p in audit_verify(workers=1).problems]
+    assert parallel.first.event_id == n + 5 or parallel.first.seal_number == 4

@@ -52,8 +52,14 @@ def test_registration_errors_name_the_field_in_chinese_and_save_nothing(login):
     client = login("clinician.thc1")
     response = client.post(
         "/people/register/",
-        {"document_type": "resident_id", "document_number": "410121199502030880", "name": "王某",
-         "sex": "2", "birth_date": "1995-02-03", "phone": "138abc"},
+        {
+            "document_type": "resident_id",
+            "document_number": "410121199502030880",
+            "name": "王某",
+            "sex": "2",
+            "birth_date": "1995-02-03",
+            "phone": "138abc",
+        },
     )
     html = response.content.decode()
     assert response.status_code == 200
@@ -70,8 +76,15 @@ def test_registration_then_redirect_to_the_persons_page(login):
     client = login("clinician.thc1")
     response = client.post(
         "/people/register/",
-        {"document_type": "resident_id", "document_number": number, "name": "赵敏",
-         "sex": "2", "birth_date": "1996-06-06", "phone": "13700000001", "address": ""},
+        {
+            "document_type": "resident_id",
+            "document_number": number,
+            "name": "赵敏",
+            "sex": "2",
+            "birth_date": "1996-06-06",
+            "phone": "13700000001",
+            "address": "",
+        },
     )
     assert response.status_code == 302 and response["Location"].startswith("/people/")
     assert "赵敏" in client.get(response["Location"]).content.decode()
@@ -81,14 +94,17 @@ def test_break_glass_through_the_pages_then_review(login, persons):
     clinician = login("clinician.thc1")
     response = clinician.post(
         "/access/break-glass/",
-        {"document_number": persons["P_c"].document_number, "reason": "emergency_delivery",
-         "reason_text": "急诊分娩，需要查看既往产检记录"},
+        {
+            "document_number": persons["P_c"].document_number,
+            "reason": "emergency_delivery",
+            "reason_text": "急诊分娩，需要查看既往产检记录",
+        },
     )
     assert response.status_code == 302
     assert "丙女士" in clinician.get(response["Location"]).content.decode()
     leader = login("leader.thc1")
     page = leader.get("/access/break-glass/review/").content.decode()
     assert "急诊分娩" in page
-    grant_id = re.search(r'/access/break-glass/review/(\d+)/', page).group(1)
+    grant_id = re.search(r"/access/break-glass/review/(\d+)/", page).group(1)
     assert leader.post(f"/access/break-glass/review/{grant_id}/", {"outcome": "justified"}).status_code == 302
     assert "急诊分娩" not in leader.get("/access/break-glass/review/").content.decode()

@@ -37,7 +37,7 @@ def person_count():
 
 
 def test_identifiers_are_encrypted_at_rest(actors):
-    person, created = register(actors["clinician.thc1"])
+    _person, created = register(actors["clinician.thc1"])
     assert created
     with connection.cursor() as cursor:
         cursor.execute("SELECT name, document_number, phone, address, birth_date FROM people_person")
@@ -60,7 +60,9 @@ def test_the_same_woman_registered_again_in_the_county_is_found_and_linked(actor
 
 def test_lower_case_x_finds_the_same_person(actors):
     number = next(
-        n for seq in range(0, 999, 2) if (n := id_make(area_code="410121", born=date(1990, 1, 1), sequence=seq))[-1] == "X"
+        n
+        for seq in range(0, 999, 2)
+        if (n := id_make(area_code="410121", born=date(1990, 1, 1), sequence=seq))[-1] == "X"
     )
     person, _ = register(actors["clinician.thc1"], document_number=number, birth_date=date(1990, 1, 1))
     found = person_find_by_document(actor=actors["clinician.thc1"], document_number=number.lower(), purpose="care")
@@ -75,16 +77,22 @@ def test_registration_in_another_county_is_a_different_record(actors):
 
 def test_lookup_by_phone_finds_exact_matches_only(actors):
     person, _ = register(actors["clinician.thc1"])
-    assert [v.id for v in person_find_by_phone(actor=actors["clinician.thc1"], phone="13800138000", purpose="care")] == [
-        person.pk
-    ]
+    assert [
+        v.id for v in person_find_by_phone(actor=actors["clinician.thc1"], phone="13800138000", purpose="care")
+    ] == [person.pk]
     assert person_find_by_phone(actor=actors["clinician.thc1"], phone="1380013800", purpose="care") == []
 
 
 def test_a_child_without_a_document_is_allowed(actors):
     child, created = register(
-        actors["clinician.thc1"], document_type="none", document_number="", name="王秀英之女", sex=2,
-        birth_date=date.today() - timedelta(days=3), phone="", address="",
+        actors["clinician.thc1"],
+        document_type="none",
+        document_number="",
+        name="王秀英之女",
+        sex=2,
+        birth_date=date.today() - timedelta(days=3),
+        phone="",
+        address="",
     )
     assert created and child.document_number is None
 
@@ -122,8 +130,12 @@ def test_only_clinical_roles_register_and_only_at_their_institution(actors):
     clinician = actors["clinician.thc1"]
     with pytest.raises(NotAllowed):
         person_register(
-            actor=clinician, institution=actors["clinician.mch"].institution, document_type="resident_id",
-            document_number=id_make(area_code="410121", born=date(1995, 2, 3), sequence=88), name="王秀英", sex=2,
+            actor=clinician,
+            institution=actors["clinician.mch"].institution,
+            document_type="resident_id",
+            document_number=id_make(area_code="410121", born=date(1995, 2, 3), sequence=88),
+            name="王秀英",
+            sex=2,
             birth_date=date(1995, 2, 3),
         )
     assert person_count() == 0
@@ -151,5 +163,7 @@ def test_update_changes_fields_and_refuses_a_duplicate_document(actors, persons)
     assert Person.objects.visible_to(clinician).get(pk=persons["P_b"].pk).phone == "13911112222"
     link_a = persons["P_a"]
     with pytest.raises(ValidationError) as exc:
-        person_update(actor=clinician, person=persons["P_b"], document_number=link_a.document_number, birth_date=link_a.birth_date)
+        person_update(
+            actor=clinician, person=persons["P_b"], document_number=link_a.document_number, birth_date=link_a.birth_date
+        )
     assert "document_number" in exc.value.message_dict

@@ -3,11 +3,12 @@
 import django.db.models.deletion
 import django.db.models.manager
 import django.utils.timezone
+from django.conf import settings
+from django.db import migrations, models
+
 import mchis.crypto.fields
 import mchis.crypto.ids
 import mchis.orgs.models
-from django.conf import settings
-from django.db import migrations, models
 
 
 class Migration(migrations.Migration):

@@ -29,7 +29,8 @@ class Command(BaseCommand):
         )
         verify = sub.add_parser("verify", help="recompute every event MAC, Merkle root, seal link and signature")
         verify.add_argument("--anchor", help="NUMBER:SEAL_HASH of a seal recorded outside the database")
-        verify.add_argument("--progress", action="store_true", help="report progress every 100,000 events")
+        verify.add_argument("--progress", action="store_true", help="report progress as parts are checked")
+        verify.add_argument("--workers", type=int, help="processes to use (default: one per CPU, up to 8)")
 
     def handle(self, *args, action, **options):
         if action == "seal":
@@ -43,14 +44,16 @@ class Command(BaseCommand):
             return
         if action == "verify":
             anchor = _anchor(options["anchor"]) if options["anchor"] else None
-            result = audit_verify(stream=self.stdout if options["progress"] else None, anchor=anchor)
+            result = audit_verify(
+                stream=self.stdout if options["progress"] else None, anchor=anchor, workers=options["workers"]
+            )
             with audit_context(path="command:audit verify"):
                 audit_record(
                     action=AuditAction.SECURITY,
                     object_type="audit.seal",
                     outcome=AuditOutcome.OK if result.ok else AuditOutcome.FAILED,
                     reason="audit trail verification",
-                    extra={"events": result.events, "seals": result.seals, "problems": len(result.problems)},
+                    extra={"events": result.events, "seals": result.seals, "problems": result.problem_count},
                 )
             self.stdout.write(
                 f"Checked {result.events} events ({result.sealed} sealed, {result.unsealed} not sealed yet) "
@@ -61,7 +64,7 @@ class Command(BaseCommand):
                 return
             for problem in result.problems:
                 self.stderr.write(str(problem))
-            if result.more_problems:
-                self.stderr.write("… and more problems.")
+            if result.problem_count > len(result.problems):
+                self.stderr.write(f"… {result.problem_count - len(result.problems)} more problems.")
             raise CommandError(f"the audit trail is NOT intact; first problem: {result.first}", returncode=2)
         raise CommandError(f"unknown action {action}")

@@ -59,6 +59,13 @@ class Command(BaseCommand):
                 f"{exc}. The rotation is unfinished: repair or clear that value, then run `keys rotate` again "
                 "to continue where it stopped."
             ) from exc
+        # A security action of the operator at the console: on the audit trail like any other.
+        from mchis.audit.services import audit_record
+
+        audit_record(
+            action="security",
+            reason=f"data key rotation {result.old_kid} -> {result.new_kid}: {result.rewritten} values rewritten",
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Rotated {result.old_kid} → {result.new_kid}: {result.rows:,} rows checked, "

@@ -29,6 +29,8 @@ DEBUG = env_bool("MCHIS_DEBUG", False)
 # Data keys live outside the database (DESIGN "Keys and secrets"). In production keep the file
 # off the data dir's disk and backups (see docs/deployment.md, "Keys").
 MCHIS_KEYS_FILE = env_str("MCHIS_KEYS_FILE", str(DATA_DIR / "keys.json"))
+# How long a clinician's emergency (break-glass) access to one person lasts (P5).
+MCHIS_BREAK_GLASS_HOURS = float(env_str("MCHIS_BREAK_GLASS_HOURS", "3"))
 ALLOWED_HOSTS = env_list("MCHIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("MCHIS_CSRF_TRUSTED_ORIGINS", [])
 

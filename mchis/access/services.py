@@ -24,7 +24,7 @@ MIN_EXPLANATION = 10
 
 
 def break_glass_hours() -> float:
-    return float(getattr(settings, "MCHIS_BREAK_GLASS_HOURS", 3))
+    return float(settings.MCHIS_BREAK_GLASS_HOURS)
 
 
 def break_glass_open(*, actor, document_number: str, reason: str, reason_text: str) -> BreakGlassGrant:

@@ -310,3 +310,13 @@ def test_worker_processes_verify_parts_in_parallel(read_event, with_id, small_pa
     parallel = audit_verify(workers=2)
     assert [str(p) for p in parallel.problems] == [str(p) for p in audit_verify(workers=1).problems]
     assert parallel.first.event_id == n + 5 or parallel.first.seal_number == 4
+
+
+def test_verify_reports_progress_to_a_stream(read_event):
+    import io
+
+    read_event("p1")
+    seal_now()
+    out = io.StringIO()
+    assert audit_verify(stream=out).ok
+    assert "1 events checked" in out.getvalue()

@@ -4,6 +4,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 
 from mchis.access.matrix import URL_RULES
+from mchis.audit.services import audit_denied
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,15 @@ class AuthorizationMatrixMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         match = request.resolver_match
         rule = URL_RULES.get(match.view_name) if match else None
+        user = request.user if request.user.is_authenticated else None
         if rule is None:
             log.error("URL %s (%s) has no rule in the authorization matrix", request.path, match and match.view_name)
+            audit_denied(actor=user, reason="no rule in the authorization matrix", extra={"view": match.view_name})
             raise Http404
         if rule.api or rule.admits(request.user):
             return None
-        if not request.user.is_authenticated:
+        if user is None:
+            # Asked to sign in, not refused.
             return redirect_to_login(request.get_full_path())
+        audit_denied(actor=user, reason="role required", extra={"view": match.view_name})
         raise Http404

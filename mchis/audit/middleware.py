@@ -13,7 +13,6 @@ import uuid
 
 from django.conf import settings
 
-from mchis.access.matrix import URL_RULES
 from mchis.audit.context import AuditContext, context_enter, context_exit
 from mchis.audit.services import audit_denied
 
@@ -76,18 +75,5 @@ class AuditContextMiddleware:
             # PermissionDenied, DRF permission refusals, CSRF failures.
             audit_denied(actor=user if signed_in else None, reason="HTTP 403")
             return
-        match = getattr(request, "resolver_match", None)
-        if match is None:
-            return
-        # The authorization matrix answers 404 for a page the user may not reach; apply the
-        # same rule here to tell that refusal from a page that does not exist. An anonymous
-        # visitor sent to the login page is asked to sign in, not refused.
-        rule = URL_RULES.get(match.view_name)
-        if rule is None:
-            audit_denied(
-                actor=user if signed_in else None,
-                reason="no rule in the authorization matrix",
-                extra={"view": match.view_name},
-            )
-        elif signed_in and not rule.api and not rule.admits(user):
-            audit_denied(actor=user, reason="role required", extra={"view": match.view_name})
+        # Refusals by the authorization matrix are recorded where they are decided
+        # (mchis.access.middleware); records out of reach by the selectors that refuse them.

@@ -349,6 +349,7 @@ def demo_load(plan: DemoPlan) -> list[dict]:
                 "institution_name": institution.name,
             }
         )
+    _register_people(plan)
     Installation.objects.update_or_create(
         pk=1, defaults={"is_demo": True, "demo_size": plan.size, "demo_seed": plan.seed}
     )

@@ -69,6 +69,12 @@ def test_loading_writes_the_plan_and_an_account_for_every_role(demo):
     assert sorted(Institution.objects.values_list("code", flat=True)) == sorted(i.code for i in plan.institutions)
     assert set(RoleAssignment.objects.values_list("role", flat=True)) == set(Role.values)
     assert Installation.current().is_demo
+    # The synthetic women are in the registry, registered (and audited) by the demo clinicians.
+    from mchis.audit.models import AuditEvent
+    from mchis.people.models import PersonLink
+
+    assert PersonLink.objects.values("person").distinct().count() == len(plan.people)
+    assert AuditEvent.objects.filter(action="create", object_type="people.person").count() == len(plan.people)
     # Passwords come from the OS's random source, not the seed, and work.
     assert all(User.objects.get(username=u).check_password(c["password"]) for u, c in demo.items())
 

@@ -81,6 +81,11 @@ def suite_people() -> dict:
     t0 = time.perf_counter()
     samples = _populate(PERSONS)
     populate_s = time.perf_counter() - t0
+    # Fresh planner statistics after a bulk load, as autovacuum (PostgreSQL) would gather them.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     users = {u.username: u for u in User.objects.all()}
     rng = random.Random(3)
     lookups = [(users[u], n, blind_lookup(Person, "document_number_bidx", n)) for u, n in samples]

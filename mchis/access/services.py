@@ -17,7 +17,7 @@ from mchis.accounts.roles import Role
 from mchis.audit.services import audit_denied, audit_record
 from mchis.crypto.fields import blind_lookup
 from mchis.people.identifiers import id_normalise
-from mchis.people.models import Person
+from mchis.people.models import Person, first_match
 
 REVIEWER_ROLES = frozenset({Role.LEADER, Role.DATA_CUSTODIAN})
 MIN_EXPLANATION = 10
@@ -45,10 +45,10 @@ def break_glass_open(*, actor, document_number: str, reason: str, reason_text: s
         errors["document_number"] = [_("the document number is required")]
     if errors:
         raise ValidationError(errors)
-    person = (
-        Person.objects.visible_to(actor, action="break_glass")
-        .filter(**blind_lookup(Person, "document_number_bidx", number))
-        .first()
+    person = first_match(
+        Person.objects.visible_to(actor, action="break_glass").filter(
+            **blind_lookup(Person, "document_number_bidx", number)
+        )
     )
     if person is None:
         audit_denied(actor=actor, object_type="people.person", reason="break-glass: no match")

@@ -205,7 +205,7 @@ def demo_plan(size: str = "county", seed: int = DEFAULT_SEED, *, people: int | N
 
     plan.accounts = _accounts(rng, plan)
     plan.people = _people(
-        rng, plan, people if people is not None else {"small": 50, "county": 500, "province": 500}[size]
+        rng, plan, people if people is not None else {"small": 12, "county": 500, "province": 500}[size]
     )
     return plan
 

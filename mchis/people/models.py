@@ -88,3 +88,13 @@ class PersonLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_id} @ {self.institution_id}"
+
+
+def first_match(queryset):
+    """The earliest-registered row of a blind-index lookup, or None.
+
+    Not `.first()`: its ORDER BY on the primary key lets the planner walk the primary key
+    index over every row instead of using the blind index (seen on SQLite with 200,000
+    persons: 90 ms instead of under 1 ms). Sorting the few matches by time is free.
+    """
+    return next(iter(queryset.order_by("created_at", "id")[:1]), None)

@@ -12,7 +12,7 @@ from mchis.access.policy import WITHHELD, Withheld
 from mchis.audit.services import audit_record
 from mchis.crypto.fields import blind_lookup
 from mchis.people.identifiers import id_normalise, phone_normalise
-from mchis.people.models import DocumentType, Person, Sex
+from mchis.people.models import DocumentType, Person, Sex, first_match
 from mchis.people.policy import PersonPolicy
 from mchis.people.services import PERSON_FIELDS
 
@@ -90,7 +90,7 @@ def person_find_by_document(*, actor, document_number: str, purpose: str) -> Per
     number = id_normalise(document_number)
     policy = PersonPolicy()
     person = (
-        Person.objects.visible_to(actor).filter(**blind_lookup(Person, "document_number_bidx", number)).first()
+        first_match(Person.objects.visible_to(actor).filter(**blind_lookup(Person, "document_number_bidx", number)))
         if number
         else None
     )

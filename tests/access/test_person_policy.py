@@ -49,7 +49,8 @@ def test_every_role_is_covered(actors):
 def test_who_sees_whom(username, actors, persons):
     actor = actors[username]
     policy = PersonPolicy()
-    visible = set(Person.objects.visible_to(actor).values_list("pk", flat=True))
+    ours = [p.pk for p in persons.values()]  # the demo's own synthetic women are left aside
+    visible = set(Person.objects.visible_to(actor).filter(pk__in=ours).values_list("pk", flat=True))
     expected = EXPECTED[username]
     assert visible == {persons[p].pk for p in expected}
     for key, person in persons.items():

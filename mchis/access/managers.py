@@ -27,9 +27,13 @@ class ProtectedManager(models.Manager):
         )
 
     def policy(self):
-        from django.utils.module_loading import import_string
+        # Policies hold no state: one instance per manager, not an import and object per query.
+        cached = self.__dict__.get("_policy")
+        if cached is None:
+            from django.utils.module_loading import import_string
 
-        return import_string(self.policy_path)()
+            cached = self.__dict__["_policy"] = import_string(self.policy_path)()
+        return cached
 
     def visible_to(self, actor, *, action: str = "view") -> models.QuerySet:
         base = super().get_queryset()

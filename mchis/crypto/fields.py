@@ -152,11 +152,12 @@ class EncryptedField(models.Field):
         return "TextField"
 
     # --- plaintext encoding (canonical, so the same value always encrypts the same bytes) ---
+    # Each concrete field (text, date, JSON) defines both; the base is never used on a model.
     def encode(self, value: Any) -> bytes:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define encode()")
 
     def decode(self, data: bytes) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define decode()")
 
     # --- binding to model, field and row -------------------------------------------------
     @cached_property

@@ -4,6 +4,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from mchis.access.errors import NotAllowed, RecordNotFound
+from mchis.access.levels import WRITER_ROLES
 from mchis.access.purposes import Purpose
 from mchis.people.forms import BreakGlassForm, PersonRegisterForm, PersonSearchForm, apply_errors
 from mchis.people.identifiers import id_normalise
@@ -26,8 +27,11 @@ def search(request):
                 break_glass_form = BreakGlassForm(initial={"document_number": q})
         else:
             results = person_find_by_phone(actor=request.user, phone=q, purpose=Purpose.CARE)
+    can_register = bool(WRITER_ROLES & request.user.role_names())
     return render(
-        request, "people/search.html", {"form": form, "results": results, "break_glass_form": break_glass_form}
+        request,
+        "people/search.html",
+        {"form": form, "results": results, "break_glass_form": break_glass_form, "can_register": can_register},
     )
 
 

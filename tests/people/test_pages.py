@@ -108,3 +108,11 @@ def test_break_glass_through_the_pages_then_review(login, persons):
     grant_id = re.search(r"/access/break-glass/review/(\d+)/", page).group(1)
     assert leader.post(f"/access/break-glass/review/{grant_id}/", {"outcome": "justified"}).status_code == 302
     assert "急诊分娩" not in leader.get("/access/break-glass/review/").content.decode()
+
+
+def test_only_clinical_roles_are_offered_registration_and_emergency_access(login, persons):
+    clinician = login("clinician.thc1").post("/people/", {"q": persons["P_a"].document_number}).content.decode()
+    leader = login("leader.thc1").post("/people/", {"q": persons["P_a"].document_number}).content.decode()
+    register, emergency = 'href="/people/register/"', 'action="/access/break-glass/"'
+    assert register in clinician and emergency in clinician
+    assert register not in leader and emergency not in leader

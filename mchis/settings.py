@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "mchis.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mchis.accounts.gates.AccountGateMiddleware",
     "mchis.access.middleware.AuthorizationMatrixMiddleware",
     "mchis.ops.middleware.NoStoreMiddleware",
 ]
@@ -127,6 +128,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login gates, in order (mchis.accounts.gates): each holds a signed-in user on its page
+# until its condition is met; nothing else is reachable before.
+MCHIS_GATES: list[str] = []
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -13,6 +13,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("mchis.accounts.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("orgs/", include("mchis.orgs.urls")),
     path("audit/", include("mchis.audit.urls")),

@@ -1,0 +1,56 @@
+"""Reads about accounts: who holds which role where (used to address notices and approvals)."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from mchis.accounts.models import User
+from mchis.accounts.roles import Role
+from mchis.orgs.models import Institution, InstitutionKind, Region
+
+
+def users_with_role(*, role: str, institutions: QuerySet[Institution] | list[Institution]) -> QuerySet[User]:
+    """Active users holding `role` (unexpired) at one of `institutions`."""
+    now = timezone.now()
+    return (
+        User.objects.filter(
+            is_active=True,
+            role_assignments__role=role,
+            role_assignments__institution__in=institutions,
+        )
+        .filter(Q(role_assignments__expires_at__isnull=True) | Q(role_assignments__expires_at__gt=now))
+        .distinct()
+    )
+
+
+def institution_custodians(institution: Institution) -> QuerySet[User]:
+    """The institution's data custodians (保密责任人, P3)."""
+    return users_with_role(role=Role.DATA_CUSTODIAN, institutions=[institution])
+
+
+def _covering_institutions(region: Region) -> QuerySet[Institution]:
+    """Institutions whose region is `region` or one of its ancestors."""
+    return Institution.objects.filter(region__code__in=region.ancestor_codes())
+
+
+def security_admins_over(institution: Institution) -> QuerySet[User]:
+    """Security administrators whose jurisdiction covers the institution."""
+    return users_with_role(role=Role.SECURITY_ADMIN, institutions=_covering_institutions(institution.region))
+
+
+def superior_health_authority(institution: Institution) -> QuerySet[User]:
+    """Health-administration users of the authority above the institution (P4, P9).
+
+    For a hospital or health centre that is the health commission of its own county (the
+    nearest health administration at or above its region); for a health commission, the
+    one above it.
+    """
+    authorities = Institution.objects.filter(
+        kind=InstitutionKind.HEALTH_ADMINISTRATION,
+        region__code__in=institution.region.ancestor_codes(),
+    ).exclude(pk=institution.pk)
+    nearest = authorities.select_related("region").order_by("-region__level").first()
+    if nearest is None:
+        return User.objects.none()
+    return users_with_role(role=Role.HEALTH_ADMIN, institutions=[nearest])

@@ -31,6 +31,11 @@ DEBUG = env_bool("MCHIS_DEBUG", False)
 MCHIS_KEYS_FILE = env_str("MCHIS_KEYS_FILE", str(DATA_DIR / "keys.json"))
 # How long a clinician's emergency (break-glass) access to one person lasts (P5).
 MCHIS_BREAK_GLASS_HOURS = float(env_str("MCHIS_BREAK_GLASS_HOURS", "3"))
+# How long an approval request waits for a decision before it expires (mchis.approvals); an
+# approval's one-time value (an initial password) not collected within as long is wiped.
+MCHIS_APPROVAL_PENDING_DAYS = env_int("MCHIS_APPROVAL_PENDING_DAYS", 14)
+# The latest end date an account request may ask for, in days from today (P29).
+MCHIS_ACCOUNT_MAX_DAYS = env_int("MCHIS_ACCOUNT_MAX_DAYS", 3 * 366)
 ALLOWED_HOSTS = env_list("MCHIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("MCHIS_CSRF_TRUSTED_ORIGINS", [])
 
@@ -50,6 +55,7 @@ INSTALLED_APPS = [
     "mchis.access",
     "mchis.orgs",
     "mchis.accounts",
+    "mchis.approvals",
     "mchis.people",
     "mchis.ops",
     "mchis.demo",
@@ -66,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "mchis.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "mchis.accounts.sessions.SessionSecurityMiddleware",
+    "mchis.accounts.expiry.AccountExpiryMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mchis.accounts.gates.AccountGateMiddleware",
     "mchis.access.middleware.AuthorizationMatrixMiddleware",
@@ -88,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "mchis.ops.context_processors.installation",
                 "mchis.accounts.context_processors.navigation",
+                "mchis.accounts.context_processors.notices",
             ],
         },
     },
@@ -118,19 +127,49 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Users and passwords ----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Django's model backend, also refusing accounts past their end date (P29, mchis.accounts.expiry).
+AUTHENTICATION_BACKENDS = ["mchis.accounts.expiry.AccountBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# Password policy (P26; GB/T 22239 defaults in DOMAIN.md): mchis.accounts.passwords.
+MCHIS_PASSWORD_MIN_LENGTH = env_int("MCHIS_PASSWORD_MIN_LENGTH", 8)
+MCHIS_PASSWORD_MAX_AGE_DAYS = env_int("MCHIS_PASSWORD_MAX_AGE_DAYS", 90)
+MCHIS_PASSWORD_HISTORY = env_int("MCHIS_PASSWORD_HISTORY", 5)
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "mchis.accounts.passwords.LengthValidator"},
+    {"NAME": "mchis.accounts.passwords.CharacterClassValidator"},
+    {"NAME": "mchis.accounts.passwords.UsernameValidator"},
+    {"NAME": "mchis.accounts.passwords.HistoryValidator"},
+    {"NAME": "mchis.accounts.passwords.CommonPasswordValidator"},
 ]
+# Lockout (P7): this many failures within the window lock the account name, the source
+# address, a second-factor holder or an API client for MCHIS_LOCKOUT_MINUTES
+# (mchis.accounts.lockout).
+MCHIS_LOCKOUT_FAILURES = env_int("MCHIS_LOCKOUT_FAILURES", 5)
+MCHIS_LOCKOUT_WINDOW_MINUTES = env_int("MCHIS_LOCKOUT_WINDOW_MINUTES", 15)
+MCHIS_LOCKOUT_MINUTES = env_int("MCHIS_LOCKOUT_MINUTES", 15)
+# Second factor (P28): accounts holding one of these roles need an electronic key; "all"
+# (every account, with or without a role), "none", or comma-separated role names.
+MCHIS_MFA_REQUIRED_ROLES = env_list("MCHIS_MFA_REQUIRED_ROLES", ["all"])
 # Login gates, in order (mchis.accounts.gates): each holds a signed-in user on its page
 # until its condition is met; nothing else is reachable before.
-MCHIS_GATES: list[str] = []
+MCHIS_GATES: list[str] = [
+    # First: cheap, and a session from outside the registered networks must end (P5).
+    "mchis.accounts.networks.gate_network",
+    # The second factor (P28) is proven before a password can be changed, so a password
+    # alone (an expired one, or one an administrator set) never changes the password; a new
+    # key is enrolled after the holder's own password is set. The two never hold the same
+    # request: verify holds accounts with a key in use, enrol those without one.
+    "mchis.accounts.mfa.gate_verify",
+    "mchis.accounts.passwords.gate_password",
+    "mchis.accounts.mfa.gate_enrol",
+    # Last: the agreement is accepted by someone already proven to hold the account (P18).
+    "mchis.accounts.agreements.gate_agreement",
+]
+# Access review (P4): an account unused for this many days is listed as dormant.
+MCHIS_DORMANT_DAYS = env_int("MCHIS_DORMANT_DAYS", 90)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -146,7 +185,10 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_NAME = "mchis_session"
 CSRF_COOKIE_NAME = "mchis_csrftoken"
+# Absolute limit from login, enforced by mchis.accounts.sessions.SessionSecurityMiddleware
+# (Django's own expiry slides with each request); idle logout after MCHIS_SESSION_IDLE_MINUTES.
 SESSION_COOKIE_AGE = env_int("MCHIS_SESSION_MAX_AGE", 12 * 3600)
+MCHIS_SESSION_IDLE_MINUTES = env_int("MCHIS_SESSION_IDLE_MINUTES", 15)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -49,6 +49,13 @@ URL_RULES: dict[str, Rule] = {
     "set_language": PUBLIC,
     "healthz": PUBLIC,
     "home": SIGNED_IN,
+    # Account security (P7, P26): own password and sessions; lockouts for security administrators
+    "accounts:password_change": SIGNED_IN,
+    "accounts:sessions": SIGNED_IN,
+    "accounts:session_end": SIGNED_IN,
+    "accounts:sessions_end_others": SIGNED_IN,
+    "accounts:lockouts": roles(Role.SECURITY_ADMIN),
+    "accounts:lockout_lift": roles(Role.SECURITY_ADMIN),
     # Jurisdiction tree
     "orgs:mine": SIGNED_IN,
     "orgs:institutions": roles(*AREA_ROLES),
@@ -66,6 +73,56 @@ URL_RULES: dict[str, Rule] = {
     "audit:seen_by": roles(Role.AUDIT_ADMIN),
     "audit:denials": roles(Role.AUDIT_ADMIN),
     "audit:event": roles(Role.AUDIT_ADMIN),
+    # Security agreements (P18): every user reads and accepts their institution's; the
+    # institution's custodian or leader, or a security administrator over it, publishes.
+    "accounts:agreement": SIGNED_IN,
+    "accounts:agreements": roles(Role.DATA_CUSTODIAN, Role.LEADER, Role.SECURITY_ADMIN),
+    "accounts:agreement_publish": roles(Role.DATA_CUSTODIAN, Role.LEADER, Role.SECURITY_ADMIN),
+    # Suspected compromise (P4): anyone reports; the security administrator clears.
+    "accounts:compromise_report": SIGNED_IN,
+    "accounts:compromise_list": roles(Role.SECURITY_ADMIN),
+    "accounts:compromise_clear": roles(Role.SECURITY_ADMIN),
+    # Access review (P4) and registered networks (P5): the security administrator's.
+    "accounts:access_review": roles(Role.SECURITY_ADMIN),
+    "accounts:access_review_disable": roles(Role.SECURITY_ADMIN),
+    "accounts:networks": roles(Role.SECURITY_ADMIN),
+    "accounts:network_edit": roles(Role.SECURITY_ADMIN),
+    "accounts:network_remove": roles(Role.SECURITY_ADMIN),
+    # Each user's own notices
+    "accounts:notices": SIGNED_IN,
+    "accounts:notice_read": SIGNED_IN,
+    "accounts:notices_read_all": SIGNED_IN,
+    # Electronic keys (P28, P29): every user enrols, verifies and manages their own; the key
+    # register is kept by data custodians and security administrators (scoped in the selector).
+    "accounts:mfa_keys": SIGNED_IN,
+    "accounts:mfa_enrol": SIGNED_IN,
+    "accounts:mfa_totp_start": SIGNED_IN,
+    "accounts:mfa_totp_confirm": SIGNED_IN,
+    "accounts:mfa_webauthn_register_options": SIGNED_IN,
+    "accounts:mfa_webauthn_register": SIGNED_IN,
+    "accounts:mfa_verify": SIGNED_IN,
+    "accounts:mfa_webauthn_auth_options": SIGNED_IN,
+    "accounts:mfa_webauthn_auth": SIGNED_IN,
+    "accounts:mfa_key_lost": SIGNED_IN,
+    "accounts:mfa_recovery_codes": SIGNED_IN,
+    "accounts:mfa_register": roles(Role.DATA_CUSTODIAN, Role.SECURITY_ADMIN),
+    "accounts:mfa_register_returned": roles(Role.DATA_CUSTODIAN, Role.SECURITY_ADMIN),
+    "accounts:mfa_register_revoke": roles(Role.DATA_CUSTODIAN, Role.SECURITY_ADMIN),
+    # Account lifecycle (P29, P3): the custodian requests accounts; handovers are started by
+    # the custodian or a security administrator, and confirmed by leaver and successor (any
+    # role: the pages check who takes part).
+    "accounts:account_request": roles(Role.DATA_CUSTODIAN),
+    "accounts:handovers": SIGNED_IN,
+    "accounts:handover_start": roles(Role.DATA_CUSTODIAN, Role.SECURITY_ADMIN),
+    "accounts:handover_detail": SIGNED_IN,
+    "accounts:handover_confirm": SIGNED_IN,
+    # Approvals (DESIGN "Approvals"): anyone may have requests or decide some; each request
+    # is visible to its requester and its possible deciders only (mchis.approvals.selectors).
+    "approvals:list": SIGNED_IN,
+    "approvals:detail": SIGNED_IN,
+    "approvals:decide": SIGNED_IN,
+    "approvals:withdraw": SIGNED_IN,
+    "approvals:secret": SIGNED_IN,
     # REST API
     "api-root": API_SIGNED_IN,
     "api-schema": API_SIGNED_IN,

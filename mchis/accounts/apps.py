@@ -6,3 +6,7 @@ class AccountsConfig(AppConfig):
     name = "mchis.accounts"
     label = "accounts"
     verbose_name = _("accounts")
+
+    def ready(self):
+        # Session tracking: a row per login, ended at logout (signal receivers).
+        from mchis.accounts import sessions  # noqa: F401

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from mchis.accounts.models import User
 from mchis.accounts.roles import Role
-from mchis.orgs.models import Institution, InstitutionKind, Region
+from mchis.orgs.models import Institution, InstitutionKind, Region, subtree_q
 
 
 def users_with_role(*, role: str, institutions: QuerySet[Institution] | list[Institution]) -> QuerySet[User]:
@@ -54,3 +54,26 @@ def superior_health_authority(institution: Institution) -> QuerySet[User]:
     if nearest is None:
         return User.objects.none()
     return users_with_role(role=Role.HEALTH_ADMIN, institutions=[nearest])
+
+
+def security_admin_regions(*, actor: User) -> list[Region]:
+    """The regions where `actor` holds the security-administrator role (their jurisdiction)."""
+    return [a.institution.region for a in actor.active_roles() if a.role == Role.SECURITY_ADMIN]
+
+
+def security_admin_covers(*, actor: User, institution: Institution | None) -> bool:
+    """Whether `institution` lies in the security administrator's jurisdiction."""
+    if institution is None:
+        return False
+    return any(institution.region_path.startswith(r.path) for r in security_admin_regions(actor=actor))
+
+
+def security_admin_institutions(*, actor: User) -> QuerySet[Institution]:
+    """Every institution in the security administrator's jurisdiction (none for anyone else)."""
+    regions = security_admin_regions(actor=actor)
+    if not regions:
+        return Institution.objects.none()
+    q = Q()
+    for region in regions:
+        q |= subtree_q(region.path, "region_path")
+    return Institution.objects.filter(q)

@@ -342,8 +342,9 @@ def audit_trail_viewed(*, actor, event_ids: Sequence[int], page: str, filters: d
     )
 
 
-def audit_login_failed(*, username: str) -> AuditEvent:
-    """A failed login: the actor is the account whose name was tried (when it exists)."""
+def audit_login_failed(*, username: str, reason: str = "") -> AuditEvent:
+    """A failed login: the actor is the account whose name was tried (when it exists).
+    reason: why, when it is not a wrong credential ("locked out")."""
     from django.contrib.auth import get_user_model
 
     account = get_user_model().objects.filter(username=username).first() if username else None
@@ -356,7 +357,7 @@ def audit_login_failed(*, username: str) -> AuditEvent:
         fields=(),
         outcome=AuditOutcome.FAILED,
         purpose="",
-        reason="",
+        reason=reason,
         institution=None,
         extra=None,
     )

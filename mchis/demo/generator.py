@@ -4,11 +4,16 @@
 people and accounts, byte for byte. `demo_load` writes a plan through the same validation
 as every other write (`region_build`, `institution_build`, `user_create`, `role_grant`).
 Passwords are the one thing not derived from the seed: a demo database must never share
-its passwords with every other copy of the software.
+its passwords with every other copy of the software. Each account's electronic key (a TOTP
+secret, P28) is derived from the seed, so that scripts and tests can log in as any role
+through the ordinary pages; on its own it opens nothing without the password.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import random
 import secrets
 import string
@@ -17,6 +22,8 @@ from datetime import date, timedelta
 
 from django.db import transaction
 
+from mchis.accounts.agreements import agreement_publish_initial
+from mchis.accounts.mfa import totp_key_provision
 from mchis.accounts.roles import Role
 from mchis.accounts.services import role_grant, user_create
 from mchis.ops.models import Installation
@@ -303,6 +310,13 @@ def _password() -> str:
             return pw
 
 
+def demo_totp_secret(*, seed: int, username: str) -> str:
+    """The demo account's TOTP secret: 160 bits (RFC 4226's recommended length), base32,
+    the same for the same seed and username."""
+    digest = hmac.new(f"mchis demo totp {seed}".encode(), username.encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest[:20]).decode()
+
+
 @transaction.atomic
 def demo_load(plan: DemoPlan) -> list[dict]:
     """Write the plan into an empty database; return the accounts with their passwords."""
@@ -338,10 +352,13 @@ def demo_load(plan: DemoPlan) -> list[dict]:
         )
         for role in ap.roles:
             role_grant(user=user, role=role, institution=institution)
+        totp_secret = demo_totp_secret(seed=plan.seed, username=ap.username)
+        totp_key_provision(user=user, secret=totp_secret, label="演示用验证器")
         credentials.append(
             {
                 "username": ap.username,
                 "password": password,
+                "totp_secret": totp_secret,
                 "role": ap.roles[0],
                 "roles": list(ap.roles),
                 "display_name": ap.display_name,
@@ -350,6 +367,9 @@ def demo_load(plan: DemoPlan) -> list[dict]:
             }
         )
     _register_people(plan)
+    # Version 1 of the standard security agreement everywhere, accepted by nobody: the first
+    # login of every demo account is held on the agreement page, as in a real rollout (P18).
+    agreement_publish_initial(institutions=institutions)
     Installation.objects.update_or_create(
         pk=1, defaults={"is_demo": True, "demo_size": plan.size, "demo_seed": plan.seed}
     )

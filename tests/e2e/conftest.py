@@ -42,3 +42,28 @@ def page(browser):
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
     yield page
     context.close()
+
+
+def log_in(page, live_server, account) -> list[str]:
+    """The whole login in the browser, as a person does it: password, the authenticator app's
+    code (P28), then the institution's security agreement when one is pending (P18).
+    Returns the paths of the pages passed through before home."""
+    from tests.conftest import totp_code_fresh
+
+    passed: list[str] = []
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", account["username"])
+    page.fill("#id_password", account["password"])
+    page.click("button[type=submit].w-100")
+    page.wait_for_load_state()
+    if page.url.endswith("/accounts/keys/verify/"):
+        passed.append("/accounts/keys/verify/")
+        page.fill("#id_code", totp_code_fresh(username=account["username"], secret=account["totp_secret"]))
+        page.click("button[type=submit].w-100")
+        page.wait_for_load_state()
+    if page.url.endswith("/accounts/agreement/"):
+        passed.append("/accounts/agreement/")
+        page.check("#id_accept")
+        page.click("#agreement-accept")
+    page.wait_for_url(live_server.url + "/")
+    return passed

@@ -6,6 +6,7 @@ import pytest
 
 from mchis.demo.generator import demo_load, demo_plan
 from mchis.people.identifiers import id_make
+from tests.e2e.conftest import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -14,14 +15,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def accounts(transactional_db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return {c["username"]: c for c in demo_load(demo_plan("small"))}
-
-
-def log_in(page, live_server, account):
-    page.goto(live_server.url + "/accounts/login/")
-    page.fill("#id_username", account["username"])
-    page.fill("#id_password", account["password"])
-    page.click("button[type=submit].w-100")
-    page.wait_for_url(live_server.url + "/")
 
 
 def test_register_then_find_by_id_number(live_server, page, accounts):

@@ -3,6 +3,7 @@
 import pytest
 
 from mchis.demo.generator import demo_load, demo_plan
+from tests.e2e.conftest import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -17,10 +18,8 @@ def test_log_in_see_jurisdiction_and_switch_language(live_server, page, accounts
     page.goto(live_server.url + "/")
     assert page.url.startswith(live_server.url + "/accounts/login/")
     assert page.locator(".demo-banner").is_visible()
-    page.fill("#id_username", "info.mch")
-    page.fill("#id_password", accounts["info.mch"]["password"])
-    page.click("button[type=submit].w-100")
-    page.wait_for_url(live_server.url + "/")
+    # Password, electronic key, then the security agreement the demo publishes (P18, P28).
+    assert log_in(page, live_server, accounts["info.mch"]) == ["/accounts/keys/verify/", "/accounts/agreement/"]
     assert "妇幼信息管理员" in page.content()
 
     page.click("text=本机构")

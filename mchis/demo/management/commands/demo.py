@@ -39,9 +39,13 @@ class Command(BaseCommand):
                 f"{len(plan.institutions)} institutions, {len(credentials)} accounts."
             )
         )
-        self.stdout.write("ALL DATA IS SYNTHETIC. Demo accounts:")
+        self.stdout.write(
+            "ALL DATA IS SYNTHETIC. Demo accounts (username, password, TOTP secret of the second factor):"
+        )
         for c in credentials:
-            self.stdout.write(f"  {c['username']:<22} {c['password']}  {c['role']:<18} {c['institution_name']}")
+            self.stdout.write(
+                f"  {c['username']:<22} {c['password']}  {c['totp_secret']}  {c['role']:<18} {c['institution_name']}"
+            )
         if credentials_out:
             write_private_json(Path(credentials_out), credentials)
             self.stdout.write(f"Credentials written to {credentials_out}")

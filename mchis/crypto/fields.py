@@ -552,6 +552,11 @@ class BlindIndexField(models.CharField):
         return errors
 
 
+def blind_values(model: type[models.Model], field_name: str, value: Any) -> list[str]:
+    """The index values `blind_lookup` filters on (for `ProtectedManager.visible_lookup`)."""
+    return blind_lookup(model, field_name, value)[f"{field_name}__in"]
+
+
 def blind_lookup(model: type[models.Model], field_name: str, value: Any) -> dict[str, list[str]]:
     """Filter arguments finding rows whose `field_name` index matches `value` exactly (after normalising).
 

@@ -90,6 +90,10 @@ class PersonLink(models.Model):
         return f"{self.person_id} @ {self.institution_id}"
 
 
+# The same order for `ProtectedManager.visible_lookup(..., **FIRST)`.
+FIRST = {"order_by": ("created_at", "id"), "limit": 1}
+
+
 def first_match(queryset):
     """The earliest-registered row of a blind-index lookup, or None.
 

@@ -10,9 +10,9 @@ from typing import Any
 from mchis.access.errors import RecordNotFound
 from mchis.access.policy import WITHHELD, Withheld
 from mchis.audit.services import audit_record
-from mchis.crypto.fields import blind_lookup
+from mchis.crypto.fields import blind_values
 from mchis.people.identifiers import id_normalise, phone_normalise
-from mchis.people.models import DocumentType, Person, Sex, first_match
+from mchis.people.models import FIRST, DocumentType, Person, Sex
 from mchis.people.policy import PersonPolicy
 from mchis.people.services import PERSON_FIELDS
 
@@ -89,11 +89,14 @@ def person_find_by_document(*, actor, document_number: str, purpose: str) -> Per
     """Exact match on the normalised document number through its blind index."""
     number = id_normalise(document_number)
     policy = PersonPolicy()
-    person = (
-        first_match(Person.objects.visible_to(actor).filter(**blind_lookup(Person, "document_number_bidx", number)))
+    matches = (
+        Person.objects.visible_lookup(
+            actor, field="document_number_bidx", values=blind_values(Person, "document_number_bidx", number), **FIRST
+        )
         if number
-        else None
+        else []
     )
+    person = matches[0] if matches else None
     views = [_view(policy, actor, person)] if person else []
     _shown(actor=actor, persons=[person] if person else [], purpose=purpose, search="document_number", views=views)
     return views[0] if views else None
@@ -103,10 +106,12 @@ def person_find_by_phone(*, actor, phone: str, purpose: str) -> list[PersonView]
     number = phone_normalise(phone)
     policy = PersonPolicy()
     persons = (
-        list(
-            Person.objects.visible_to(actor)
-            .filter(**blind_lookup(Person, "phone_bidx", number))
-            .order_by("created_at")[:PHONE_MATCH_LIMIT]
+        Person.objects.visible_lookup(
+            actor,
+            field="phone_bidx",
+            values=blind_values(Person, "phone_bidx", number),
+            order_by=("created_at", "id"),
+            limit=PHONE_MATCH_LIMIT,
         )
         if number
         else []

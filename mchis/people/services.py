@@ -12,10 +12,10 @@ from django.utils.translation import gettext as _
 
 from mchis.access.errors import NotAllowed
 from mchis.audit.services import audit_denied, audit_record
-from mchis.crypto.fields import blind_lookup
+from mchis.crypto.fields import blind_lookup, blind_values
 from mchis.orgs.models import Institution, county_path_of
 from mchis.people.identifiers import id_normalise, id_problem, id_sex, phone_normalise, phone_problem
-from mchis.people.models import DocumentType, Person, PersonLink, Sex, first_match
+from mchis.people.models import FIRST, DocumentType, Person, PersonLink, Sex
 from mchis.people.policy import PersonPolicy
 
 # Children may be registered before they have any document (DOMAIN "People, identifiers").
@@ -136,11 +136,14 @@ def _serialise_registration(*, county_path: str, number: str) -> None:
 def _person_register(*, actor, institution: Institution, values: dict) -> tuple[Person, bool]:
     if values["document_number"]:
         _serialise_registration(county_path=county_path_of(institution.region_path), number=values["document_number"])
-        existing = first_match(
-            Person.objects.visible_to(actor, action="match").filter(
-                **blind_lookup(Person, "document_number_bidx", values["document_number"])
-            )
+        matches = Person.objects.visible_lookup(
+            actor,
+            action="match",
+            field="document_number_bidx",
+            values=blind_values(Person, "document_number_bidx", values["document_number"]),
+            **FIRST,
         )
+        existing = matches[0] if matches else None
         if existing is not None:
             if _link(person=existing, institution=institution, actor=actor):
                 audit_record(

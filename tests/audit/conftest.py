@@ -42,6 +42,7 @@ def with_id():
                 cursor.execute("SELECT pg_get_serial_sequence('audit_auditevent', 'id')")
                 seq = cursor.fetchone()[0]
                 cursor.execute(f"SELECT setval('{seq}', GREATEST(%s, (SELECT last_value FROM {seq})))", [event_id])  # noqa: S608
+            services.audit_ids_forget()
         return event
 
     return _with_id

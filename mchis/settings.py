@@ -36,6 +36,10 @@ MCHIS_BREAK_GLASS_HOURS = float(env_str("MCHIS_BREAK_GLASS_HOURS", "3"))
 MCHIS_APPROVAL_PENDING_DAYS = env_int("MCHIS_APPROVAL_PENDING_DAYS", 14)
 # The latest end date an account request may ask for, in days from today (P29).
 MCHIS_ACCOUNT_MAX_DAYS = env_int("MCHIS_ACCOUNT_MAX_DAYS", 3 * 366)
+# Machine clients of the API (mchis.api): the longest a credential lasts, and the default.
+MCHIS_API_CLIENT_MAX_DAYS = env_int("MCHIS_API_CLIENT_MAX_DAYS", 365)
+# How long the answer to a request sent with an Idempotency-Key is kept for its retries.
+MCHIS_API_IDEMPOTENCY_HOURS = env_int("MCHIS_API_IDEMPOTENCY_HOURS", 24)
 ALLOWED_HOSTS = env_list("MCHIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("MCHIS_CSRF_TRUSTED_ORIGINS", [])
 
@@ -57,6 +61,7 @@ INSTALLED_APPS = [
     "mchis.accounts",
     "mchis.approvals",
     "mchis.people",
+    "mchis.api",
     "mchis.ops",
     "mchis.demo",
 ]
@@ -71,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "mchis.audit.middleware.AuditContextMiddleware",
+    "mchis.api.middleware.ApiCallAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "mchis.accounts.sessions.SessionSecurityMiddleware",
     "mchis.accounts.expiry.AccountExpiryMiddleware",
@@ -269,11 +275,20 @@ REST_FRAMEWORK = {
     # JSON only: DRF's browsable API needs inline script, which the CSP forbids.
     # The browsable documentation is Swagger UI at /api/v1/docs/.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Machine clients first (a Bearer credential decides alone, and an unauthenticated call
+    # gets 401 with WWW-Authenticate: Bearer), then signed-in browsers.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "mchis.api.authentication.ApiClientAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Signed in, and admitted by the route's rule in the authorization matrix.
+    "DEFAULT_PERMISSION_CLASSES": ["mchis.api.permissions.MatrixPermission"],
+    # One error shape: {"detail", "errors": {field: [messages]}} (mchis.api.conventions).
+    "EXCEPTION_HANDLER": "mchis.api.conventions.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "mchis.api.conventions.ApiAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

@@ -15,3 +15,16 @@ class RecordNotFound(Http404):
 
 class NotAllowed(Exception):
     """The actor may not perform this write (the target itself is visible to them)."""
+
+
+class StaleVersion(Exception):
+    """A change was based on a version of the record that is no longer current.
+
+    Raised by services that take `expected_version` (optimistic concurrency: the API's
+    If-Match), after comparing it with the row locked inside the write's transaction, so
+    that of two changes based on the same version exactly one succeeds. Nothing was changed.
+    """
+
+    def __init__(self, *, current: int):
+        super().__init__(f"stale version (current: {current})")
+        self.current = current

@@ -19,7 +19,8 @@ class Rule:
     # "public": anyone; "authenticated": any signed-in user; "roles": signed-in with one of `roles`.
     kind: str
     roles: frozenset[str] = frozenset()
-    # API routes authenticate in DRF (sessions now, machine credentials later).
+    # API routes authenticate in DRF (sessions, machine credentials) and their rule is
+    # checked there, after authentication (mchis.api.permissions.MatrixPermission).
     api: bool = False
 
     def admits(self, user) -> bool:
@@ -37,6 +38,11 @@ API_SIGNED_IN = Rule("authenticated", api=True)
 
 def roles(*names: str) -> Rule:
     return Rule("roles", frozenset(names))
+
+
+def api_roles(*names: str) -> Rule:
+    """An API route for these roles (enforced by mchis.api.permissions.MatrixPermission)."""
+    return Rule("roles", frozenset(names), api=True)
 
 
 # Roles cleared for case data (L3 and above).
@@ -131,4 +137,9 @@ URL_RULES: dict[str, Rule] = {
     "region-detail": API_SIGNED_IN,
     "institution-list": API_SIGNED_IN,
     "institution-detail": API_SIGNED_IN,
+    # Person registry (P17: case readers; registering and changing are clinical work, which
+    # the registry's services check per record: others get the not-found answer)
+    "person-list": api_roles(*CASE_READERS),
+    "person-detail": api_roles(*CASE_READERS),
+    "person-search": api_roles(*CASE_READERS),
 }

@@ -103,7 +103,7 @@ def handover_candidates(*, actor: User) -> QuerySet[User]:
     """Active accounts the actor may name as leaver or successor (their institutions' staff)."""
     custodian_of = [a.institution_id for a in actor.active_roles() if a.role == Role.DATA_CUSTODIAN]
     return (
-        User.objects.filter(is_active=True)
+        User.objects.filter(is_active=True, api_client__isnull=True)
         .filter(Q(institution_id__in=custodian_of) | Q(institution__in=security_admin_institutions(actor=actor)))
         .select_related("institution")
         .order_by("institution__name", "display_name", "username")

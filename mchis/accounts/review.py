@@ -123,7 +123,9 @@ def access_review(
     given (nothing for anyone else), within `region` when given, else everywhere."""
     today = today or timezone.localdate()
     region = _region_of(region)
-    users = User.objects.filter(is_active=True)
+    # Machine clients' accounts are reviewed with `mchis apiclient list` (state, expiry, last
+    # use): they have no password, second factor or agreement to find missing.
+    users = User.objects.filter(is_active=True, api_client__isnull=True)
     if actor is not None:
         users = users.filter(institution__in=security_admin_institutions(actor=actor))
     if region is not None:

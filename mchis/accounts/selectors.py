@@ -11,11 +11,13 @@ from mchis.orgs.models import Institution, InstitutionKind, Region, subtree_q
 
 
 def users_with_role(*, role: str, institutions: QuerySet[Institution] | list[Institution]) -> QuerySet[User]:
-    """Active users holding `role` (unexpired) at one of `institutions`."""
+    """Active persons holding `role` (unexpired) at one of `institutions` (machine clients'
+    accounts never: they neither decide nor read notices)."""
     now = timezone.now()
     return (
         User.objects.filter(
             is_active=True,
+            api_client__isnull=True,
             role_assignments__role=role,
             role_assignments__institution__in=institutions,
         )

@@ -3,11 +3,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from mchis.orgs.api import InstitutionViewSet, RegionViewSet
+from mchis.people.api import PersonViewSet
 
 router = DefaultRouter()
 router.root_view_name = "api-root"
 router.register("regions", RegionViewSet, basename="region")
 router.register("institutions", InstitutionViewSet, basename="institution")
+router.register("persons", PersonViewSet, basename="person")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -18,6 +18,9 @@ class AuditContext:
     # Set when the request's refusal has been audited already, so the middleware does not
     # write a second denial for the same request.
     denial_recorded: bool = False
+    # Events written during the request (the API writes one of its own for a call that wrote
+    # none: mchis.api.middleware). A caller that rolls back restores both fields.
+    events: int = 0
 
 
 _current: ContextVar[AuditContext | None] = ContextVar("mchis_audit_context", default=None)

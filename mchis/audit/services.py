@@ -286,6 +286,7 @@ def _event_write(
         event.id = _event_id_next()
         event.mac = event_mac(event)
         _event_insert(event, ids)
+    ctx.events += 1
     if action == AuditAction.DENY:
         ctx.denial_recorded = True
     return event

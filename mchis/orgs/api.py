@@ -36,7 +36,11 @@ class RegionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[OpenApiParameter("kind", OpenApiTypes.STR, description="Institution kind")])
+    list=extend_schema(parameters=[OpenApiParameter("kind", OpenApiTypes.STR, description="Institution kind")]),
+    # The queryset depends on the caller, so the schema generator cannot derive the type.
+    retrieve=extend_schema(
+        parameters=[OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH, description="Institution code")]
+    ),
 )
 class InstitutionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = InstitutionSerializer

@@ -14,7 +14,7 @@ from mchis.crypto.fields import blind_values
 from mchis.people.identifiers import id_normalise, phone_normalise
 from mchis.people.models import FIRST, DocumentType, Person, Sex
 from mchis.people.policy import PersonPolicy
-from mchis.people.services import PERSON_FIELDS
+from mchis.people.services import PERSON_FIELDS, person_pk
 
 # Lookups by phone can match a family; more than this is not a lookup but a listing.
 PHONE_MATCH_LIMIT = 20
@@ -73,11 +73,19 @@ def _shown(*, actor, persons: list[Person], purpose: str, search: str = "", view
 def person_get(*, actor, person_id, purpose: str) -> PersonView:
     """One person; the same RecordNotFound whether absent or out of reach (audited as denial)."""
     policy = PersonPolicy()
+    pk = person_pk(person_id)
     try:
-        person = Person.objects.visible_to(actor).get(pk=person_id)
-    except (Person.DoesNotExist, ValueError, TypeError):
+        if pk is None:
+            raise Person.DoesNotExist
+        person = Person.objects.visible_to(actor).get(pk=pk)
+    except Person.DoesNotExist:
         audit_record(
-            action="deny", actor=actor, object_type="people.person", object_ids=[str(person_id)], purpose=purpose
+            action="deny",
+            actor=actor,
+            object_type="people.person" if pk else "",
+            object_ids=[str(pk)] if pk else [],
+            purpose=purpose,
+            reason="" if pk else "not a person id",
         )
         raise RecordNotFound from None
     view = _view(policy, actor, person)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -10,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mchis.access.errors import NotAllowed
+from mchis.access.errors import NotAllowed, RecordNotFound, StaleVersion
 from mchis.audit.services import audit_denied, audit_record
 from mchis.crypto.fields import blind_lookup, blind_values
 from mchis.orgs.models import Institution, county_path_of
@@ -176,13 +177,53 @@ def _person_register(*, actor, institution: Institution, values: dict) -> tuple[
     return person, True
 
 
-def person_update(*, actor, person: Person, **changes) -> Person:
-    """Change identifying fields of a visible person the actor may write."""
+def person_update(
+    *, actor, person: Person | None = None, person_id=None, expected_version: int | None = None, **changes
+) -> Person:
+    """Change identifying fields of a visible person the actor may write.
+
+    The person is given as `person` or by `person_id` (RecordNotFound, audited, when absent
+    or out of reach). The change is made on the row as locked inside the transaction, never
+    on a copy read earlier. `expected_version`: the version the change is based on (the
+    API's If-Match); when the row's version is another, StaleVersion and nothing changes, so
+    of two changes based on one version only the first succeeds.
+    """
+    if person is None:
+        person = _person_for_change(actor=actor, person_id=person_id)
     if not PersonPolicy().can_change(actor, person):
         audit_denied(actor=actor, object_type="people.person", object_ids=[str(person.pk)])
         raise NotAllowed
     with transaction.atomic():
-        return _person_update(actor=actor, person=person, changes=changes)
+        locked = Person.objects.visible_to(actor).select_for_update().filter(pk=person.pk).first()
+        if locked is None:
+            raise RecordNotFound
+        if expected_version is not None and locked.version != expected_version:
+            raise StaleVersion(current=locked.version)
+        return _person_update(actor=actor, person=locked, changes=changes)
+
+
+def person_pk(value) -> uuid.UUID | None:
+    """The person id in `value` (a UUID or its text), or None: such an id matches nobody."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _person_for_change(*, actor, person_id) -> Person:
+    pk = person_pk(person_id)
+    person = Person.objects.visible_to(actor).filter(pk=pk).first() if pk else None
+    if person is None:
+        audit_denied(
+            actor=actor,
+            object_type="people.person" if pk else "",
+            object_ids=[str(pk)] if pk else [],
+            reason="" if pk else "not a person id",
+        )
+        raise RecordNotFound
+    return person
 
 
 def _person_update(*, actor, person: Person, changes: dict) -> Person:

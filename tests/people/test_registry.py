@@ -173,3 +173,22 @@ def test_update_changes_fields_and_refuses_a_duplicate_document(actors, persons)
             actor=clinician, person=persons["P_b"], document_number=link_a.document_number, birth_date=link_a.birth_date
         )
     assert "document_number" in exc.value.message_dict
+
+
+def test_an_update_based_on_a_stale_version_changes_nothing(actors, persons):
+    from mchis.access.errors import StaleVersion
+
+    clinician = actors["clinician.thc1"]
+    pk = persons["P_b"].pk
+    person_update(actor=clinician, person_id=pk, expected_version=1, phone="13911112222")
+    with pytest.raises(StaleVersion) as exc:
+        person_update(actor=clinician, person_id=pk, expected_version=1, phone="13933334444")
+    assert exc.value.current == 2
+    assert Person.objects.visible_to(clinician).get(pk=pk).phone == "13911112222"
+
+
+def test_updating_by_id_out_of_reach_is_not_found(actors, persons):
+    with pytest.raises(RecordNotFound):
+        person_update(actor=actors["clinician.thc1"], person_id=persons["P_a"].pk, phone="13911112222")
+    with pytest.raises(RecordNotFound):
+        person_update(actor=actors["clinician.thc1"], person_id="not-a-uuid", phone="13911112222")

@@ -31,6 +31,11 @@ DEBUG = env_bool("MCHIS_DEBUG", False)
 MCHIS_KEYS_FILE = env_str("MCHIS_KEYS_FILE", str(DATA_DIR / "keys.json"))
 # How long a clinician's emergency (break-glass) access to one person lasts (P5).
 MCHIS_BREAK_GLASS_HOURS = float(env_str("MCHIS_BREAK_GLASS_HOURS", "3"))
+# Maternal care: days from opening a high-risk case (orange, red, purple) to its report to the
+# district MCH institution (DOMAIN "Pregnancy risk grading", configurable default 3), and how
+# many days after day 42 the 42-day check still counts as on time.
+MCHIS_HIGH_RISK_REPORT_DAYS = env_int("MCHIS_HIGH_RISK_REPORT_DAYS", 3)
+MCHIS_POSTPARTUM_CHECK_WINDOW_DAYS = env_int("MCHIS_POSTPARTUM_CHECK_WINDOW_DAYS", 14)
 ALLOWED_HOSTS = env_list("MCHIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("MCHIS_CSRF_TRUSTED_ORIGINS", [])
 
@@ -51,6 +56,7 @@ INSTALLED_APPS = [
     "mchis.orgs",
     "mchis.accounts",
     "mchis.people",
+    "mchis.maternal",
     "mchis.ops",
     "mchis.demo",
 ]

@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument(
         "--suite",
         nargs="+",
-        default=["orgs", "people", "audit_verify", "audit_concurrency"],
+        default=["orgs", "people", "audit_verify", "audit_concurrency", "maternal"],
         help="benchmark suites to run (bench/worker.py)",
     )
     args = parser.parse_args()

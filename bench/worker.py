@@ -10,6 +10,7 @@ import time
 import django
 
 from bench.suite_audit import suite_audit_concurrency, suite_audit_verify
+from bench.suite_maternal import suite_maternal
 from bench.suite_people import suite_people
 from bench.timing import timed, versus
 
@@ -53,6 +54,7 @@ SUITES = {
     "people": suite_people,
     "audit_verify": suite_audit_verify,
     "audit_concurrency": suite_audit_concurrency,
+    "maternal": suite_maternal,
 }
 
 

@@ -40,6 +40,11 @@ MCHIS_ACCOUNT_MAX_DAYS = env_int("MCHIS_ACCOUNT_MAX_DAYS", 3 * 366)
 MCHIS_API_CLIENT_MAX_DAYS = env_int("MCHIS_API_CLIENT_MAX_DAYS", 365)
 # How long the answer to a request sent with an Idempotency-Key is kept for its retries.
 MCHIS_API_IDEMPOTENCY_HOURS = env_int("MCHIS_API_IDEMPOTENCY_HOURS", 24)
+# Maternal care: days from opening a high-risk case (orange, red, purple) to its report to the
+# district MCH institution (DOMAIN "Pregnancy risk grading", configurable default 3), and how
+# many days after day 42 the 42-day check still counts as on time.
+MCHIS_HIGH_RISK_REPORT_DAYS = env_int("MCHIS_HIGH_RISK_REPORT_DAYS", 3)
+MCHIS_POSTPARTUM_CHECK_WINDOW_DAYS = env_int("MCHIS_POSTPARTUM_CHECK_WINDOW_DAYS", 14)
 ALLOWED_HOSTS = env_list("MCHIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("MCHIS_CSRF_TRUSTED_ORIGINS", [])
 
@@ -62,6 +67,7 @@ INSTALLED_APPS = [
     "mchis.approvals",
     "mchis.people",
     "mchis.api",
+    "mchis.maternal",
     "mchis.ops",
     "mchis.demo",
 ]

@@ -26,6 +26,7 @@ from mchis.accounts.agreements import agreement_publish_initial
 from mchis.accounts.mfa import totp_key_provision
 from mchis.accounts.roles import Role
 from mchis.accounts.services import role_grant, user_create
+from mchis.demo.maternal import PregnancyPlan, load_pregnancies, plan_pregnancies
 from mchis.ops.models import Installation
 from mchis.orgs.codes import uscc_check_char
 from mchis.orgs.models import Institution, InstitutionKind, Region, RegionLevel
@@ -98,6 +99,9 @@ class DemoPlan:
     institutions: list[InstitutionPlan] = field(default_factory=list)
     accounts: list[AccountPlan] = field(default_factory=list)
     people: list[PersonPlan] = field(default_factory=list)
+    # The clinician (username) who registers each person, and the pregnancy episodes.
+    registrars: list[str] = field(default_factory=list)
+    pregnancies: list[PregnancyPlan] = field(default_factory=list)
     demo_county_code: str = ""
 
 
@@ -214,6 +218,8 @@ def demo_plan(size: str = "county", seed: int = DEFAULT_SEED, *, people: int | N
     plan.people = _people(
         rng, plan, people if people is not None else {"small": 12, "county": 500, "province": 500}[size]
     )
+    plan.registrars = [PEOPLE_REGISTRARS[i % len(PEOPLE_REGISTRARS)] for i in range(len(plan.people))]
+    plan.pregnancies = plan_pregnancies(rng, plan.registrars, size=size)
     return plan
 
 
@@ -279,9 +285,9 @@ def _register_people(plan: DemoPlan) -> None:
     from mchis.accounts.models import User
     from mchis.people.services import person_register
 
-    clinicians = [User.objects.get(username=u) for u in PEOPLE_REGISTRARS]
+    clinicians = {u: User.objects.get(username=u) for u in PEOPLE_REGISTRARS}
     for i, pp in enumerate(plan.people):
-        clinician = clinicians[i % len(clinicians)]
+        clinician = clinicians[plan.registrars[i]]
         person_register(
             actor=clinician,
             institution=clinician.institution,
@@ -370,6 +376,10 @@ def demo_load(plan: DemoPlan) -> list[dict]:
     # Version 1 of the standard security agreement everywhere, accepted by nobody: the first
     # login of every demo account is held on the agreement page, as in a real rollout (P18).
     agreement_publish_initial(institutions=institutions)
+    # Pregnancy episodes in every stage and colour, through the maternal services.
+    from mchis.accounts.models import User
+
+    load_pregnancies(plan, {u.username: u for u in User.objects.all()}, by_key)
     Installation.objects.update_or_create(
         pk=1, defaults={"is_demo": True, "demo_size": plan.size, "demo_seed": plan.seed}
     )

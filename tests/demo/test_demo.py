@@ -73,8 +73,13 @@ def test_loading_writes_the_plan_and_an_account_for_every_role(demo):
     from mchis.audit.models import AuditEvent
     from mchis.people.models import PersonLink
 
-    assert PersonLink.objects.values("person").distinct().count() == len(plan.people)
-    assert AuditEvent.objects.filter(action="create", object_type="people.person").count() == len(plan.people)
+    women = PersonLink.objects.filter(person__document_type="resident_id").values("person").distinct()
+    assert women.count() == len(plan.people)
+    # Their babies born in the demo's deliveries are children of the registry too (issue 5).
+    newborns = sum(1 for p in plan.pregnancies if p.scenario in ("delivered", "closed"))
+    assert PersonLink.objects.values("person").distinct().count() == len(plan.people) + newborns
+    created = AuditEvent.objects.filter(action="create", object_type="people.person").count()
+    assert created == len(plan.people) + newborns
     # Passwords come from the OS's random source, not the seed, and work.
     assert all(User.objects.get(username=u).check_password(c["password"]) for u, c in demo.items())
 
@@ -106,3 +111,22 @@ def test_demo_command_refuses_a_database_with_data_unless_asked_to_skip(demo):
     before = Region.objects.count()
     call_command("demo", "--size", "small", "--if-empty", stdout=open(os.devnull, "w"))
     assert Region.objects.count() == before
+
+
+@pytest.mark.django_db
+def test_the_demo_has_pregnancies_in_every_stage_and_colour(demo):
+    """Issue 5: the demo's women are in care at every stage, through the maternal services."""
+    from mchis.demo.maternal import SCENARIOS
+    from mchis.maternal.models import HighRiskCase, Pregnancy, Transfer
+
+    plan = demo_plan("small")
+    assert {p.scenario for p in plan.pregnancies} == set(SCENARIOS)
+    assert plan.pregnancies == demo_plan("small").pregnancies  # deterministic
+    states = set(Pregnancy.unscoped.values_list("state", flat=True))
+    assert states == {"active", "delivered", "closed", "ended"}
+    colours = set(Pregnancy.unscoped.values_list("risk_colour", flat=True))
+    assert {"green", "yellow", "orange", "red"} <= colours
+    assert Pregnancy.unscoped.filter(risk_purple=True).exists()
+    assert HighRiskCase.unscoped.filter(reported_at__isnull=False).exists()
+    assert Transfer.unscoped.filter(state="pending").exists()
+    assert Pregnancy.unscoped.count() == len(plan.pregnancies)

@@ -19,8 +19,10 @@ run: setup
 	$(MCHIS) collectstatic --noinput -v 0
 	$(MCHIS) serve $(ADDR)
 
+# One worker per CPU (pytest-xdist); TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= auto
 test: setup-dev browser
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check .

@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument(
         "--suite",
         nargs="+",
-        default=["orgs", "people", "audit_verify", "audit_concurrency", "maternal"],
+        default=["orgs", "people", "audit_verify", "audit_concurrency", "maternal", "maternal_api"],
         help="benchmark suites to run (bench/worker.py)",
     )
     args = parser.parse_args()

@@ -11,6 +11,7 @@ import django
 
 from bench.suite_audit import suite_audit_concurrency, suite_audit_verify
 from bench.suite_maternal import suite_maternal
+from bench.suite_maternal_api import suite_maternal_api
 from bench.suite_people import suite_people
 from bench.timing import timed, versus
 
@@ -55,6 +56,7 @@ SUITES = {
     "audit_verify": suite_audit_verify,
     "audit_concurrency": suite_audit_concurrency,
     "maternal": suite_maternal,
+    "maternal_api": suite_maternal_api,
 }
 
 

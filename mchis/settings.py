@@ -307,6 +307,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Choice sets used by several fields of the maternal resources: one name each.
+    "ENUM_NAME_OVERRIDES": {
+        "RiskColourEnum": "mchis.maternal.models.RiskColour",
+        "InfectionResultEnum": "mchis.maternal.models.InfectionResult",
+        "PostpartumKindEnum": "mchis.maternal.models.PostpartumKind",
+    },
 }
 
 LOGGING = {

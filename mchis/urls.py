@@ -21,6 +21,7 @@ urlpatterns = [
     path("orgs/", include("mchis.orgs.urls")),
     path("audit/", include("mchis.audit.urls")),
     path("people/", include("mchis.people.urls")),
+    path("maternal/", include("mchis.maternal.urls")),
     path("access/", include("mchis.access.urls")),
     path("approvals/", include("mchis.approvals.urls")),
     path("healthz", healthz, name="healthz"),

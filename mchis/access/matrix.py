@@ -69,6 +69,18 @@ URL_RULES: dict[str, Rule] = {
     "people:search": roles(*CASE_READERS),
     "people:detail": roles(*CASE_READERS),
     "people:register": roles(*WRITER_ROLES),
+    # Maternal care (issue 5): case readers read (the selectors narrow to their reach);
+    # writing is clinical work, and the services refuse writers outside the owner.
+    "maternal:worklist": roles(*CASE_READERS),
+    "maternal:pregnancy": roles(*CASE_READERS),
+    "maternal:transfers": roles(*WRITER_ROLES),
+    "maternal:transfer_decide": roles(*WRITER_ROLES),
+    "maternal:register": roles(*WRITER_ROLES),
+    "maternal:visit_new": roles(*WRITER_ROLES),
+    "maternal:grading_new": roles(*WRITER_ROLES),
+    "maternal:delivery_new": roles(*WRITER_ROLES),
+    "maternal:postpartum_new": roles(*WRITER_ROLES),
+    "maternal:transfer_new": roles(*WRITER_ROLES),
     # Break-glass access (P5): opened by clinicians, reviewed by leaders and custodians
     "access:break_glass": roles(*WRITER_ROLES),
     "access:review_list": roles(Role.LEADER, Role.DATA_CUSTODIAN),
@@ -142,4 +154,12 @@ URL_RULES: dict[str, Rule] = {
     "person-list": api_roles(*CASE_READERS),
     "person-detail": api_roles(*CASE_READERS),
     "person-search": api_roles(*CASE_READERS),
+    # Maternal care (issue 5 item 8): case readers; registering and recording are clinical
+    # work, which the maternal services check per episode (others get the not-found answer).
+    "pregnancy-list": api_roles(*CASE_READERS),
+    "pregnancy-detail": api_roles(*CASE_READERS),
+    "pregnancy-visits": api_roles(*CASE_READERS),
+    "pregnancy-risk-gradings": api_roles(*CASE_READERS),
+    "pregnancy-delivery": api_roles(*CASE_READERS),
+    "pregnancy-postpartum-visits": api_roles(*CASE_READERS),
 }

@@ -34,6 +34,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("orgs:mine", _("My institution")),
     NavItem("orgs:institutions", _("Institutions in my jurisdiction"), frozenset(AREA_ROLES)),
     NavItem("people:search", _("Persons"), CASE_READERS),
+    NavItem("maternal:worklist", _("Maternal care"), CASE_READERS),
     NavItem("approvals:list", _("Approvals")),
     NavItem("access:review_list", _("Emergency accesses"), frozenset({Role.LEADER, Role.DATA_CUSTODIAN})),
     NavItem("audit:events", _("Audit trail"), frozenset({Role.AUDIT_ADMIN})),

@@ -80,6 +80,7 @@ from mchis.api.idempotency import (
 from mchis.audit.context import context_current
 from mchis.audit.models import AuditAction
 from mchis.audit.services import audit_record
+from mchis.maternal.errors import VersionConflict
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 IDEMPOTENT_REPLAYED = "Idempotent-Replayed"
@@ -186,7 +187,8 @@ def exception_handler(exc, context):
     if isinstance(exc, NotAllowed):
         # The same answer as a record that does not exist (DESIGN "The one path", step 5).
         exc = RecordNotFound()
-    elif isinstance(exc, StaleVersion):
+    elif isinstance(exc, StaleVersion | VersionConflict):
+        # The registry's and the maternal services' stale If-Match alike: 412 with the current ETag.
         exc = PreconditionFailed(headers={ETAG: etag(exc.current)})
     elif isinstance(exc, DjangoValidationError):
         exc = ValidationError(_django_errors(exc))

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -165,7 +166,9 @@ def _event_id_next() -> int:
     if connection.vendor == "postgresql":
         block = getattr(connection, "_mchis_audit_ids", None)
         now = time.monotonic()
-        if not block or now - block[0] > ID_BLOCK_MAX_AGE:
+        # A forked process (a pre-loading server's workers) inherits the connection object and
+        # with it the parent's block: a block belongs to the process that drew it.
+        if not block or now - block[0] > ID_BLOCK_MAX_AGE or block[2] != os.getpid():
             seq = _pg_sequence.get(connection.settings_dict["NAME"])
             with connection.cursor() as cursor:
                 if seq is None:
@@ -173,7 +176,7 @@ def _event_id_next() -> int:
                     seq = _pg_sequence[connection.settings_dict["NAME"]] = cursor.fetchone()[0]
                 cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [seq, ID_BLOCK])
                 ids = sorted(row[0] for row in cursor.fetchall())
-            block = connection._mchis_audit_ids = [now, ids]
+            block = connection._mchis_audit_ids = [now, ids, os.getpid()]
         event_id = block[1].pop(0)
         if not block[1]:
             connection._mchis_audit_ids = None

@@ -114,3 +114,26 @@ def test_many_writers_and_two_sealers_lose_nothing_and_raise_no_false_alarm():
     assert set(AuditEvent.objects.values_list("id", flat=True)) == set(committed)
     numbers = list(AuditSeal.objects.order_by("number").values_list("number", flat=True))
     assert numbers == list(range(1, len(numbers) + 1)), "the chain forked or skipped"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ids are drawn in blocks on PostgreSQL only")
+def test_a_forked_process_does_not_reuse_its_parents_block_of_ids():
+    """A pre-loading server forks workers that inherit the connection object (and the ids
+    the parent drew): a child must draw its own."""
+    import os
+
+    parent_id = read("parent")
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            connection.connection = None  # the inherited socket stays the parent's: open a new one
+            child_id = services._event_id_next()
+            os.write(write_fd, str(child_id).encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    child_id = int(os.read(read_fd, 64))
+    # The parent's next id comes from its own block; the child's from a fresh one.
+    assert child_id != services._event_id_next()
+    assert child_id > parent_id

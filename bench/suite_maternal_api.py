@@ -1,0 +1,232 @@
+"""API visit submission through the real stack (issue 5: p95 <= 50 ms for one client, at least
+200 submissions/s with 8 concurrent clients, on PostgreSQL).
+
+A real HTTP server is started by the suite: the deployment runs gunicorn (docs/deployment.md),
+which the development environment does not install, so the suite uses gunicorn's model with the
+standard library: the listening socket is opened once and `MCHIS_BENCH_API_WORKERS` (default 4)
+forked processes each serve Django's WSGI application (`mchis.wsgi`, every middleware, the
+matrix, Bearer authentication with its lookup, the call audit) on it, one request at a time.
+Requests are real HTTP over loopback from a machine client of the first township health
+centre, each POST with its own `Idempotency-Key`, as a facility system sends them.
+
+Data: the small demo, `MCHIS_BENCH_API_BACKGROUND` episodes (default 20,000) inserted in bulk
+across the province's institutions (as `suite_maternal` does), and `MCHIS_BENCH_API_PREGNANCIES`
+(default 400) episodes registered at the client's institution through the service. Concurrent
+clients submit to different episodes (a visit locks its episode).
+
+Figures: `visit_submit_one_client` (latency of a POST /pregnancies/{id}/visits/, n =
+`MCHIS_BENCH_API_REQUESTS`, default 600) beside `baseline_get_institution_one_client` (GET
+/institutions/{code}/ with the same credential: authentication, matrix, call audit and a one-row
+read, the cost of any API call); and submissions/s with 8 concurrent clients beside the same
+baseline's requests/s.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import statistics
+import threading
+import time
+import uuid
+from datetime import timedelta
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+PREGNANCIES = int(os.environ.get("MCHIS_BENCH_API_PREGNANCIES", "400"))
+BACKGROUND = int(os.environ.get("MCHIS_BENCH_API_BACKGROUND", "20000"))
+REQUESTS = int(os.environ.get("MCHIS_BENCH_API_REQUESTS", "600"))
+WORKERS = int(os.environ.get("MCHIS_BENCH_API_WORKERS", "4"))
+CLIENTS = 8
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args):  # no access log on stderr
+        pass
+
+
+class _Server(WSGIServer):
+    """A WSGI server on a socket opened by the parent (pre-fork, as gunicorn's sync workers)."""
+
+    def __init__(self, sock: socket.socket, app):
+        super().__init__(sock.getsockname(), _Quiet, bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
+        self.setup_environ()
+        self.set_app(app)
+
+
+def _request(port: int, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _stats(samples: list[float]) -> dict:
+    samples = sorted(samples)
+    return {
+        "n": len(samples),
+        "p50_ms": round(statistics.median(samples), 2),
+        "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 2),
+        "mean_ms": round(statistics.fmean(samples), 2),
+    }
+
+
+def suite_maternal_api() -> dict:
+    import signal
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from bench.suite_maternal import _populate
+    from mchis.accounts.models import User
+    from mchis.api.services import apiclient_create
+    from mchis.demo.generator import demo_load, demo_plan
+    from mchis.maternal.models import AntenatalVisit
+    from mchis.maternal.services import pregnancy_register
+    from mchis.people.identifiers import id_make
+
+    call_command("migrate", verbosity=0)
+    t0 = time.perf_counter()
+    demo_load(demo_plan("small"))
+    background = _populate(BACKGROUND) if BACKGROUND else {}
+    clinician = User.objects.get(username="clinician.thc1")
+    institution = clinician.institution
+    today = timezone.localdate()
+    ids = []
+    area = institution.region_path.split("/")[4][:6]
+    for i in range(PREGNANCIES):
+        born = today - timedelta(days=365 * 28 + i)
+        reg = pregnancy_register(
+            actor=clinician,
+            institution=institution,
+            document_type="resident_id",
+            document_number=id_make(area_code=area, born=born, sequence=2),
+            name=f"基准{i}",
+            birth_date=born,
+            lmp=today - timedelta(days=70 + i % 150),
+            gravidity=1,
+            parity=0,
+        )
+        ids.append(str(reg.pregnancy.pk))
+    made = apiclient_create(institution=institution, role="clinician", name="bench")
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    setup_s = time.perf_counter() - t0
+
+    port, pids = _serve_on_free_port()
+    headers = {"Authorization": made.authorization, "Accept": "application/json"}
+    baseline_path = f"/api/v1/institutions/{institution.code}/"
+    visit_on = today.isoformat()
+    body_json = {"visit_on": visit_on, "systolic_bp": 116, "diastolic_bp": 74, "weight_kg": 58.5, "hb_g_l": 118}
+
+    def visit_post(pregnancy_id: str) -> float:
+        payload = json.dumps(body_json).encode()
+        h = {**headers, "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
+        t = time.perf_counter()
+        status, content = _request(port, "POST", f"/api/v1/pregnancies/{pregnancy_id}/visits/", h, payload)
+        elapsed = (time.perf_counter() - t) * 1000
+        if status != 201:
+            raise RuntimeError(f"visit submission answered {status}: {content[:300]!r}")
+        return elapsed
+
+    def baseline_get(_pregnancy_id: str) -> float:
+        t = time.perf_counter()
+        status, content = _request(port, "GET", baseline_path, headers)
+        elapsed = (time.perf_counter() - t) * 1000
+        if status != 200:
+            raise RuntimeError(f"baseline answered {status}: {content[:300]!r}")
+        return elapsed
+
+    def one_client(fn, n: int) -> dict:
+        for i in range(20):  # warm-up (each worker imports, connects, compiles)
+            fn(ids[i % len(ids)])
+        return _stats([fn(ids[i % len(ids)]) for i in range(n)])
+
+    def concurrent(fn, n: int) -> dict:
+        per = n // CLIENTS
+        samples: list[list[float]] = [[] for _ in range(CLIENTS)]
+        errors: list[BaseException] = []
+
+        def work(k: int):
+            try:
+                mine = ids[k::CLIENTS]  # each client its own episodes: no lock waits between them
+                for i in range(per):
+                    samples[k].append(fn(mine[i % len(mine)]))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(CLIENTS)]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.perf_counter() - t
+        if errors:
+            raise errors[0]
+        flat = [s for part in samples for s in part]
+        return {**_stats(flat), "clients": CLIENTS, "per_second": round(len(flat) / wall, 1)}
+
+    try:
+        baseline_one = one_client(baseline_get, REQUESTS)
+        visits_one = one_client(visit_post, REQUESTS)
+        baseline_many = concurrent(baseline_get, REQUESTS)
+        visits_many = concurrent(visit_post, REQUESTS)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        for pid in pids:
+            os.waitpid(pid, 0)
+    return {
+        **{f"background_{k}": v for k, v in background.items()},
+        "api_pregnancies": PREGNANCIES,
+        "server_workers": WORKERS,
+        "setup_seconds": round(setup_s, 1),
+        "visits_recorded": AntenatalVisit.unscoped.count(),
+        "baseline_get_institution_one_client": baseline_one,
+        "visit_submit_one_client": {
+            **visits_one,
+            "ratio_p50_to_baseline": round(visits_one["p50_ms"] / baseline_one["p50_ms"], 2),
+        },
+        "baseline_get_institution_8_clients": baseline_many,
+        "visit_submit_8_clients": {
+            **visits_many,
+            "ratio_rate_to_baseline": round(visits_many["per_second"] / baseline_many["per_second"], 2),
+        },
+        "target": "visit_submit_one_client.p95_ms <= 50; visit_submit_8_clients.per_second >= 200 (PostgreSQL)",
+    }
+
+
+def _serve_on_free_port() -> tuple[int, list[int]]:
+    from django.db import connections
+
+    from mchis.wsgi import application
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    port = sock.getsockname()[1]
+    connections.close_all()  # every child opens its own connection
+    pids = []
+    for _ in range(WORKERS):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            try:
+                _Server(sock, application).serve_forever()
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    sock.close()
+    return port, pids

@@ -105,6 +105,12 @@ def _warnings(items) -> list[dict[str, str]]:
     return [w.as_dict() for w in items]
 
 
+def _created(data: dict, result) -> Response:
+    """201 with the new record, the episode's new version (also as ETag) and any warnings."""
+    body = {**data, "pregnancy_version": result.pregnancy_version, "warnings": _warnings(result.warnings)}
+    return resource_response(body, version=result.pregnancy_version, status=status.HTTP_201_CREATED)
+
+
 def _optional_if_match(request) -> int | None:
     """Sub-resource creation: If-Match is optional; when sent it is checked (412 when stale)."""
     if request.headers.get(IF_MATCH) is None:
@@ -285,12 +291,7 @@ class PregnancyViewSet(ApiViewSet):
         result = visit_record(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
         visit = result.visit
         view = _record(AntenatalVisit, visit, selectors.VISIT_FIELDS, request.user, visit.pregnancy)
-        body = {
-            **VisitSerializer(view).data,
-            "pregnancy_version": result.pregnancy_version,
-            "warnings": _warnings(result.warnings),
-        }
-        return resource_response(body, version=result.pregnancy_version, status=status.HTTP_201_CREATED)
+        return _created(VisitSerializer(view).data, result)
 
     # --- risk gradings ----------------------------------------------------------------------------
 
@@ -374,12 +375,7 @@ class PregnancyViewSet(ApiViewSet):
         data["babies"] = [dict(b) for b in data["babies"]]
         result = delivery_record(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
         view = selectors.delivery_get(actor=request.user, pregnancy_id=pk, purpose=Purpose.CARE)
-        body = {
-            **DeliverySerializer(_with_babies(view)).data,
-            "pregnancy_version": result.pregnancy_version,
-            "warnings": _warnings(result.warnings),
-        }
-        return resource_response(body, version=result.pregnancy_version, status=status.HTTP_201_CREATED)
+        return _created(DeliverySerializer(_with_babies(view)).data, result)
 
     # --- postpartum visits ------------------------------------------------------------------------
 
@@ -414,13 +410,7 @@ class PregnancyViewSet(ApiViewSet):
         result = postpartum_visit_record(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
         visit = result.visit
         view = _record(PostpartumVisit, visit, selectors.POSTPARTUM_FIELDS, request.user, visit.pregnancy)
-        body = {
-            **PostpartumVisitSerializer(view).data,
-            "pregnancy_version": result.pregnancy_version,
-            "closed": result.closed,
-            "warnings": _warnings(result.warnings),
-        }
-        return resource_response(body, version=result.pregnancy_version, status=status.HTTP_201_CREATED)
+        return _created({**PostpartumVisitSerializer(view).data, "closed": result.closed}, result)
 
 
 def _listing(serializer, views, pk, request):

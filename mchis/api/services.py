@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,7 +29,7 @@ from mchis.accounts.lockout import (
     lockout_minutes_left,
     subject_ip,
 )
-from mchis.accounts.models import DisabledReason, LoginFailure, User
+from mchis.accounts.models import DisabledReason, RoleAssignment, User
 from mchis.accounts.roles import CLINICAL_ROLES, Role
 from mchis.accounts.services import _role_problem, role_grant
 from mchis.api.credentials import (
@@ -43,6 +43,7 @@ from mchis.api.credentials import (
 from mchis.api.models import ApiClient
 from mchis.audit.models import AuditAction, AuditOutcome
 from mchis.audit.services import audit_record
+from mchis.ops import rows
 from mchis.orgs.models import Institution
 
 # Roles a machine client may hold. Reporting systems do clinical work at one institution;
@@ -216,23 +217,22 @@ def apiclient_authenticate(*, token: str, source_ip: str) -> ApiClient:
         raise CredentialRefused(invalid, reason="malformed")
     client_id, secret = parsed
     subjects = [subject_client(client_id), address]
-    locked = lockout_active(subjects=subjects)
-    if locked is not None:
-        client = ApiClient.objects.select_related("user").filter(pk=client_id).first()
+    now = timezone.now()
+    client, locked, failed_before = _client_load(client_id=client_id, subjects=subjects, now=now)
+    lockout = lockout_active(subjects=subjects) if locked else None
+    if lockout is not None:
         _refused(reason="locked out", client=client, claimed=client_id)
         raise CredentialRefused(
             _("Too many failed attempts: try again in %(minutes)d minutes.")
-            % {"minutes": lockout_minutes_left(locked)},
+            % {"minutes": lockout_minutes_left(lockout)},
             reason="locked out",
         )
-    client = ApiClient.objects.select_related("user", "institution").filter(pk=client_id).first()
     if client is None:
         secret_check_dummy(client_id=client_id, secret=secret)
     if client is None or not secret_matches(stored=client.secret_hash, client_id=client_id, secret=secret):
         failure_record(subjects=subjects)
         _refused(reason="wrong secret" if client else "unknown client", client=client, claimed=client_id)
         raise CredentialRefused(invalid, reason="wrong secret")
-    now = timezone.now()
     if client.revoked_at is not None or not client.user.is_active:
         _refused(reason="revoked", client=client, claimed=client_id)
         raise CredentialRefused(_("These API credentials have been revoked."), reason="revoked")
@@ -240,9 +240,75 @@ def apiclient_authenticate(*, token: str, source_ip: str) -> ApiClient:
         _refused(reason="expired", client=client, claimed=client_id)
         raise CredentialRefused(_("These API credentials have expired."), reason="expired")
     # Only the client's own failures are forgotten, never the address's (as for logins).
-    if LoginFailure.objects.filter(subject=subject_client(client_id)).exists():
+    if failed_before:
         failures_clear(subjects=[subject_client(client_id)])
     if client.last_used_at is None or now - client.last_used_at >= LAST_USED_EVERY:
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
         client.last_used_at = now
     return client
+
+
+# One statement answers everything the check needs, on every API call: the client with its
+# account and institution, the account's current role assignments (what the policy layer
+# reads next), whether a lockout is in force on the client or the address, and whether the
+# client has failures to forget. Written by hand: compiling the equivalent ORM queries cost
+# more than running them (bench/suite_maternal_api.py).
+_CLIENT_SQL = None
+
+
+def _client_sql() -> str:
+    global _CLIENT_SQL
+    if _CLIENT_SQL is None:
+        # Only the models' own column names go into the text; every value is a parameter.
+        _CLIENT_SQL = f"""
+SELECT {rows.columns(ApiClient, "c")}, {rows.columns(User, "u")}, {rows.columns(Institution, "i")},
+       {rows.columns(RoleAssignment, "ra")}, {rows.columns(Institution, "rai")},
+       (SELECT COUNT(*) FROM accounts_lockout l
+         WHERE l.subject IN (%s, %s) AND l.until > %s AND l.lifted_at IS NULL) AS locks,
+       (SELECT COUNT(*) FROM (SELECT 1 FROM accounts_loginfailure f WHERE f.subject = %s LIMIT 1) AS one) AS failed
+  FROM (SELECT 1 AS probe) AS probe
+  LEFT JOIN api_apiclient c ON c.id = %s
+  LEFT JOIN accounts_user u ON u.id = c.user_id
+  LEFT JOIN orgs_institution i ON i.id = c.institution_id
+  LEFT JOIN accounts_roleassignment ra
+         ON ra.user_id = c.user_id AND (ra.expires_at IS NULL OR ra.expires_at > %s)
+  LEFT JOIN orgs_institution rai ON rai.id = ra.institution_id
+ ORDER BY ra.role"""  # noqa: S608
+    return _CLIENT_SQL
+
+
+def _client_load(*, client_id, subjects: list[str], now) -> tuple[ApiClient | None, bool, bool]:
+    """(client with `user`, `institution` and the user's active roles loaded, or None;
+    whether a lockout is in force on `subjects`; whether the client has recorded failures)."""
+    connection = connections["default"]
+    when = connection.ops.adapt_datetimefield_value(now)
+    pk = ApiClient._meta.pk.get_db_prep_value(client_id, connection)
+    client_subject, address = (subjects + subjects)[:2]
+    with connection.cursor() as cursor:
+        cursor.execute(_client_sql(), [client_subject, address, when, client_subject, pk, when])
+        found = cursor.fetchall()
+    widths = [rows.width(m) for m in (ApiClient, User, Institution, RoleAssignment, Institution)]
+    bounds = [sum(widths[:k]) for k in range(len(widths) + 1)]
+
+    def part(row, k):
+        return row[bounds[k] : bounds[k + 1]]
+
+    first = found[0]
+    locked, failed = bool(first[-2]), bool(first[-1])
+    client = rows.instance(ApiClient, part(first, 0))
+    if client is None:
+        return None, locked, failed
+    user = rows.instance(User, part(first, 1))
+    institution = rows.instance(Institution, part(first, 2))
+    assignments = []
+    for row in found:
+        assignment = rows.instance(RoleAssignment, part(row, 3))
+        if assignment is not None:
+            assignment.institution = rows.instance(Institution, part(row, 4))
+            assignment.user = user
+            assignments.append(assignment)
+    user._active_roles = assignments
+    if user.institution_id == institution.pk:
+        user.institution = institution
+    client.user, client.institution = user, institution
+    return client, locked, failed

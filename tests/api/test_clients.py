@@ -3,6 +3,7 @@ expiring, revocable at once, locked after repeated failures, every call audited
 (issue 5 item 8; P7, P10, P15, P19)."""
 
 import json
+import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -13,11 +14,11 @@ from django.test import Client
 from django.utils import timezone
 
 from mchis.accounts.lockout import subject_ip
-from mchis.accounts.models import AgreementAcceptance, Lockout, User
+from mchis.accounts.models import AgreementAcceptance, Lockout, RoleAssignment, User
 from mchis.accounts.review import access_review
 from mchis.api.credentials import secret_matches, token_parse
 from mchis.api.models import ApiClient
-from mchis.api.services import apiclient_create, apiclient_revoke
+from mchis.api.services import apiclient_authenticate, apiclient_create, apiclient_revoke
 from mchis.audit.models import AuditEvent
 from mchis.orgs.models import Institution, InstitutionKind
 from tests.api.conftest import Bearer
@@ -163,6 +164,43 @@ def test_a_success_forgets_the_clients_failures(thc1_system):
     for n in range(4):
         Bearer(f"Bearer mchis_{client_id}.{'C' * 43}", client_id="", ip=f"10.61.0.{n}").get("/api/v1/")
     assert not Lockout.objects.filter(subject=f"client:{client_id}").exists()
+
+
+def test_the_check_is_one_statement_and_loads_what_the_orm_would(actors, django_assert_num_queries):
+    """The credential check runs on every call: one hand-written statement gives the client,
+    its account, institution and current roles, exactly as the ORM loads them (an expired
+    role assignment is not among them), and the lockout and failure questions (P7)."""
+    centre = actors["clinician.thc1"].institution
+    made = apiclient_create(institution=centre, role="clinician")
+    user = made.client.user
+    RoleAssignment.objects.create(
+        user=user, role="pmtct_officer", institution=centre, expires_at=timezone.now() - timedelta(days=1)
+    )
+    ApiClient.objects.filter(pk=made.client.pk).update(last_used_at=timezone.now())  # no UPDATE this call
+    token = made.authorization.removeprefix("Bearer ")
+    with django_assert_num_queries(1):
+        client = apiclient_authenticate(token=token, source_ip="10.70.0.1")
+    stored = ApiClient.objects.select_related("user", "institution").get(pk=made.client.pk)
+    for name in ("id", "name", "role", "secret_hash", "created_at", "expires_at", "revoked_at", "last_used_at"):
+        assert getattr(client, name) == getattr(stored, name), name
+    assert client.user == stored.user and client.user.username == stored.user.username
+    assert client.user.is_active and client.institution.region_path == stored.institution.region_path
+    fresh = User.objects.get(pk=user.pk)
+
+    def seen(assignments):
+        return [(a.pk, a.role, a.institution_id, a.institution.region_path, a.expires_at) for a in assignments]
+
+    assert seen(client.user.active_roles()) == seen(fresh.active_roles())
+    assert [a.role for a in client.user.active_roles()] == ["clinician"]
+
+
+def test_an_unknown_client_is_still_checked_for_the_address_lock(thc1_system):
+    for _attempt in range(5):
+        Bearer(f"Bearer mchis_{uuid.uuid4()}.{'D' * 43}", client_id="", ip="10.71.0.1").get("/api/v1/")
+    assert Lockout.objects.filter(subject=subject_ip("10.71.0.1")).exists()
+    locked = Bearer(thc1_system.authorization, client_id=thc1_system.client_id, ip="10.71.0.1")
+    answer = locked.get("/api/v1/")
+    assert answer.status_code == 401 and "15" in answer.json()["detail"]  # "try again in 15 minutes"
 
 
 def test_revocation_takes_effect_at_the_next_request(thc1_system):

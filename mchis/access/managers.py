@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from threading import Lock
 
-from django.db import models
+from django.db import connections, models
 from django.db.models.query import RawQuerySet
 
 from mchis.access.policy import UnscopedQuery, actor_reaches, clinical_clearance
 
 # Compiled lookups kept per manager (one per actor and query shape; see `visible_lookup`).
 LOOKUP_CACHE_SIZE = 2000
+# Placeholder UUIDs of a compiled lookup on a UUID column (no real id is near them: uuid7 ids
+# start with a timestamp, uuid4 ids carry a version nibble these do not).
+LOOKUP_UUID_MARK = 0x1F1F_1F1F_0000_0000_0000_0000_0000_0000
 
 
 class ProtectedManager(models.Manager):
@@ -56,8 +60,10 @@ class ProtectedManager(models.Manager):
         values: Sequence[str],
         order_by: Sequence[str] = (),
         limit: int | None = None,
+        for_update: bool = False,
     ) -> list[models.Model]:
-        """`visible_to(actor, action=…).filter(<field>__in=values).order_by(…)[:limit]`, as a list.
+        """`visible_to(actor, action=…).filter(<field>__in=values).order_by(…)[:limit]`, as a list
+        (locked with `select_for_update(of=("self",))` when `for_update`: call it in a transaction).
 
         The same rows, through the same policy filter, but the SQL is compiled once per actor
         and query shape and reused with new values. Compiling the policy's query (one EXISTS
@@ -79,6 +85,7 @@ class ProtectedManager(models.Manager):
             len(values),
             tuple(order_by),
             limit,
+            for_update,
         )
         cache = self._lookup_cache()
         with self._lookup_lock():
@@ -86,7 +93,7 @@ class ProtectedManager(models.Manager):
             if compiled is not None:
                 cache.move_to_end(key)
         if compiled is None:
-            compiled = self._lookup_compile(actor, action, field, len(values), order_by, limit)
+            compiled = self._lookup_compile(actor, action, field, len(values), order_by, limit, for_update)
             with self._lookup_lock():
                 cache[key] = compiled
                 while len(cache) > LOOKUP_CACHE_SIZE:
@@ -97,10 +104,13 @@ class ProtectedManager(models.Manager):
         if sql is None:
             # The shape did not compile to a reusable statement: run it through the ORM.
             qs = self.visible_to(actor, action=action).filter(**{f"{field}__in": values}).order_by(*order_by)
+            if for_update:
+                qs = qs.select_for_update(of=("self",))
             return list(qs[:limit] if limit is not None else qs)
         bound = list(params)
+        prep = self._lookup_prep(field)
         for position, index in slots:
-            bound[position] = values[index]
+            bound[position] = prep(values[index])
         return list(RawQuerySet(sql, model=self.model, params=bound, using=self.db))
 
     def _lookup_cache(self) -> OrderedDict:
@@ -109,21 +119,41 @@ class ProtectedManager(models.Manager):
     def _lookup_lock(self) -> Lock:
         return self.__dict__.setdefault("_lookups_lock", Lock())
 
-    def _lookup_compile(self, actor, action, field, count, order_by, limit):
+    def _lookup_field(self, field: str) -> models.Field:
+        return self.model._meta.pk if field == "pk" else self.model._meta.get_field(field)
+
+    def _lookup_prep(self, field: str):
+        """How a looked-up value becomes a statement parameter: UUIDs as the backend stores them
+        (a malformed one raises ValidationError, as the ORM does); other values as given (the
+        callers pass index values, already what the column holds)."""
+        model_field = self._lookup_field(field)
+        if isinstance(model_field, models.UUIDField):
+            connection = connections[self.db]
+            return lambda value: model_field.get_db_prep_value(value, connection)
+        return lambda value: value
+
+    def _lookup_compile(self, actor, action, field, count, order_by, limit, for_update=False):
         # Compile with unique placeholder values, then find where each one landed among the
         # statement's parameters. Anything unexpected (a value folded into the SQL text,
         # found twice, or missing) falls back to the ORM for this shape.
-        marks = [f"\x1fmchis-lookup-{field}-{i}\x1f" for i in range(count)]
+        if isinstance(self._lookup_field(field), models.UUIDField):
+            marks = [uuid.UUID(int=LOOKUP_UUID_MARK + i) for i in range(count)]
+        else:
+            marks = [f"\x1fmchis-lookup-{field}-{i}\x1f" for i in range(count)]
         qs = self.visible_to(actor, action=action).filter(**{f"{field}__in": marks}).order_by(*order_by)
+        if for_update:
+            qs = qs.select_for_update(of=("self",))
         if limit is not None:
             qs = qs[:limit]
         if qs.query.is_empty():
             return ("", (), ())
         sql, params = qs.query.sql_with_params()
+        prep = self._lookup_prep(field)
         slots = []
         for index, mark in enumerate(marks):
-            positions = [i for i, p in enumerate(params) if p == mark]
-            if len(positions) != 1 or mark in sql:
+            prepared = prep(mark)
+            positions = [i for i, p in enumerate(params) if p == prepared]
+            if len(positions) != 1 or str(mark) in sql or getattr(mark, "hex", "\x00") in sql:
                 return (None, (), ())
             slots.append((positions[0], index))
         return (sql, tuple(params), tuple(slots))

@@ -224,10 +224,14 @@ def _refusals_audited(*, actor, object_ids: Sequence[str], object_type: str = PR
 
 def _pregnancy_locked(*, actor, pregnancy_id, expected_version: int | None = None) -> Pregnancy:
     """The episode, through the policy, locked for this transaction; the actor may change it."""
+    # The policy's query compiled once per actor (visible_lookup): every write starts here.
     try:
-        p = Pregnancy.objects.visible_to(actor).select_for_update(of=("self",)).get(pk=pregnancy_id)
-    except (Pregnancy.DoesNotExist, ValueError, TypeError, ValidationError):
-        raise RecordNotFound from None
+        found = Pregnancy.objects.visible_lookup(actor, field="pk", values=[pregnancy_id], for_update=True)
+    except (ValueError, TypeError, ValidationError):
+        found = []
+    if not found:
+        raise RecordNotFound
+    p = found[0]
     if not _policy().can_change(actor, p):
         raise NotAllowed
     if expected_version is not None and p.version != expected_version:

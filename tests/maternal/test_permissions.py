@@ -205,3 +205,31 @@ def test_an_expired_role_reaches_no_episode(actors, episode):
     actor.role_assignments.update(expires_at=timezone.now() - timedelta(seconds=1))
     fresh = type(actor).objects.get(pk=actor.pk)
     assert not Pregnancy.objects.visible_to(fresh).filter(pk=episode.pk).exists()
+
+
+def test_the_write_path_locks_exactly_the_episodes_the_policy_shows(actors, episode, register):
+    """Every service starts from the episode locked through the policy's compiled query
+    (`visible_lookup(..., for_update=True)` on the primary key): it must answer as the ORM
+    query it was compiled from, for every actor, twice (compiled, then reused) (P15)."""
+    from django.db import connection, transaction
+
+    other = register("clinician.thc2").pregnancy
+    for actor in actors.values():
+        for p in (episode, other):
+            expected = list(Pregnancy.objects.visible_to(actor).filter(pk=p.pk))
+            for _ in range(2):
+                with transaction.atomic():
+                    got = Pregnancy.objects.visible_lookup(actor, field="pk", values=[str(p.pk)], for_update=True)
+                assert [x.pk for x in got] == [x.pk for x in expected], actor.username
+                if got:
+                    assert (got[0].edd, got[0].version, got[0].person_id) == (
+                        expected[0].edd,
+                        expected[0].version,
+                        expected[0].person_id,
+                    )
+    with pytest.raises(ValidationError):
+        Pregnancy.objects.visible_lookup(actors["clinician.thc1"], field="pk", values=["not-an-id"])
+    if connection.vendor == "postgresql":
+        cache = Pregnancy.objects._lookup_cache()
+        statements = [cache[key][0] for key in cache if key[-1] and cache[key][0]]  # key[-1]: for_update
+        assert statements and all("FOR UPDATE" in sql for sql in statements)

@@ -11,6 +11,7 @@ from django.db import connections, models
 from django.db.models.query import RawQuerySet
 
 from mchis.access.policy import UnscopedQuery, actor_reaches, clinical_clearance
+from mchis.ops import rows
 
 # Compiled lookups kept per manager (one per actor and query shape; see `visible_lookup`).
 LOOKUP_CACHE_SIZE = 2000
@@ -98,7 +99,7 @@ class ProtectedManager(models.Manager):
                 cache[key] = compiled
                 while len(cache) > LOOKUP_CACHE_SIZE:
                     cache.popitem(last=False)
-        sql, params, slots = compiled
+        sql, params, slots, extras = compiled
         if sql == "":
             return []  # the policy lets nothing through for this actor
         if sql is None:
@@ -111,7 +112,19 @@ class ProtectedManager(models.Manager):
         prep = self._lookup_prep(field)
         for position, index in slots:
             bound[position] = prep(values[index])
-        return list(RawQuerySet(sql, model=self.model, params=bound, using=self.db))
+        if extras is None:
+            return list(RawQuerySet(sql, model=self.model, params=bound, using=self.db))
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(sql, bound)
+            found = cursor.fetchall()
+        width = rows.width(self.model)
+        out = []
+        for row in found:
+            obj = rows.instance(self.model, row[:width], using=self.db)
+            for name, value in zip(extras, row[width:], strict=True):
+                setattr(obj, name, value)  # the policy's annotations, as RawQuerySet sets them
+            out.append(obj)
+        return out
 
     def _lookup_cache(self) -> OrderedDict:
         return self.__dict__.setdefault("_lookups", OrderedDict())
@@ -146,14 +159,25 @@ class ProtectedManager(models.Manager):
         if limit is not None:
             qs = qs[:limit]
         if qs.query.is_empty():
-            return ("", (), ())
-        sql, params = qs.query.sql_with_params()
+            return ("", (), (), None)
+        compiler = qs.query.get_compiler(using=self.db)
+        sql, params = compiler.as_sql()
+        # Rows of the model's columns, in order, then named annotations (the policy's) become
+        # instances without RawQuerySet's per-call column matching (mchis.ops.rows); any
+        # other shape goes through RawQuerySet (`extras` None).
+        concrete = list(self.model._meta.concrete_fields)
+        selected = compiler.select
+        extras = None
+        if [getattr(col, "target", None) for col, _sql, _alias in selected[: len(concrete)]] == concrete and all(
+            alias for _col, _sql, alias in selected[len(concrete) :]
+        ):
+            extras = tuple(alias for _col, _sql, alias in selected[len(concrete) :])
         prep = self._lookup_prep(field)
         slots = []
         for index, mark in enumerate(marks):
             prepared = prep(mark)
             positions = [i for i, p in enumerate(params) if p == prepared]
             if len(positions) != 1 or str(mark) in sql or getattr(mark, "hex", "\x00") in sql:
-                return (None, (), ())
+                return (None, (), (), None)
             slots.append((positions[0], index))
-        return (sql, tuple(params), tuple(slots))
+        return (sql, tuple(params), tuple(slots), extras)

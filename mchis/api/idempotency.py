@@ -2,9 +2,10 @@
 
 The claim, the work and the stored answer are one transaction:
 
-1. INSERT (owner, key, fingerprint) in a savepoint. The unique constraint decides who is first.
-   On PostgreSQL a second transaction inserting the same pair waits at the INSERT until the
-   first commits (then finds the row) or rolls back (then its own INSERT goes through); on
+1. INSERT (owner, key, fingerprint) … ON CONFLICT DO NOTHING. The unique constraint decides
+   who is first. On PostgreSQL a second transaction inserting the same pair waits at the INSERT
+   until the first commits (then inserts nothing and finds the row) or rolls back (then its own
+   INSERT goes through); on
    SQLite every write transaction takes the write lock at BEGIN (`transaction_mode`
    IMMEDIATE), so the second starts only after the first committed. Either way the loser
    waits and then replays the winner's answer: two identical requests never both create.
@@ -23,7 +24,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connections, router
 from django.utils import timezone
 
 from mchis.api.models import IdempotencyRecord
@@ -67,13 +68,11 @@ def idempotency_claim(*, owner, key: str, fingerprint: str) -> IdempotencyRecord
     """
     now = timezone.now()
     for _attempt in range(2):
-        try:
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(
-                    owner=owner, key=key, fingerprint=fingerprint, created_at=now, expires_at=now + idempotency_ttl()
-                )
-        except IntegrityError:
-            pass
+        record = IdempotencyRecord(
+            owner=owner, key=key, fingerprint=fingerprint, created_at=now, expires_at=now + idempotency_ttl()
+        )
+        if _insert_unless_claimed(record):
+            return record
         record = IdempotencyRecord.objects.select_for_update().filter(owner=owner, key=key).first()
         if record is None:
             continue  # removed meanwhile (pruned): claim again
@@ -87,6 +86,29 @@ def idempotency_claim(*, owner, key: str, fingerprint: str) -> IdempotencyRecord
             raise InProgress
         return record
     raise InProgress
+
+
+def _insert_unless_claimed(record: IdempotencyRecord) -> bool:
+    """INSERT the record unless (owner, key) is taken: True when this call inserted it.
+
+    One statement, no savepoint: `ON CONFLICT DO NOTHING` (PostgreSQL; SQLite 3.24+) instead of
+    catching the IntegrityError of a plain INSERT, on the path of every idempotent POST.
+    """
+    connection = connections[router.db_for_write(IdempotencyRecord)]
+    fields = IdempotencyRecord._meta.concrete_fields
+    qn = connection.ops.quote_name
+    values = [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
+    # The model's own table and column names; every value is a parameter.
+    table, names = qn(IdempotencyRecord._meta.db_table), ", ".join(qn(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    conflict = f"ON CONFLICT ({qn('owner_id')}, {qn('key')}) DO NOTHING"
+    sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        inserted = cursor.rowcount == 1
+    if inserted:
+        record._state.adding, record._state.db = False, connection.alias
+    return inserted
 
 
 def idempotency_complete(

@@ -239,9 +239,11 @@ def _pregnancy_locked(*, actor, pregnancy_id, expected_version: int | None = Non
     return p
 
 
-def _save(p: Pregnancy) -> int:
+def _save(p: Pregnancy, *, fields: Iterable[str] | None = None) -> int:
+    """Save the episode with its version raised; `fields`: only these columns (a hot path
+    that knows what it changed; the version and update time go with them)."""
     p.version += 1
-    p.save()
+    p.save(update_fields=None if fields is None else {*fields, "version", "updated_at"})
     return p.version
 
 
@@ -261,6 +263,9 @@ def _discharged_on(actor, p: Pregnancy) -> date | None:
     if p.delivered_on is None:
         return None
     return Delivery.objects.visible_to(actor).filter(pregnancy_id=p.pk).values_list("discharged_on", flat=True).first()
+
+
+SCHEDULE_FIELDS = ("next_contact", "next_contact_start", "next_contact_due")
 
 
 def _schedule_refresh(p: Pregnancy, *, discharged_on: date | None = None) -> None:
@@ -840,7 +845,7 @@ def visit_record(
             p.height_cm = values["height_cm"]
             changed.append("height_cm")
         _schedule_refresh(p)
-        version = _save(p)
+        version = _save(p, fields=[*SCHEDULE_FIELDS, "contacts_done", "last_visit_on", "height_cm"])
         _audit(actor=actor, p=p, fields=[*changed, "next_contact"], extra={"visit": str(visit.pk)})
         return VisitResult(
             visit=visit,

@@ -231,5 +231,6 @@ def test_the_write_path_locks_exactly_the_episodes_the_policy_shows(actors, epis
         Pregnancy.objects.visible_lookup(actors["clinician.thc1"], field="pk", values=["not-an-id"])
     if connection.vendor == "postgresql":
         cache = Pregnancy.objects._lookup_cache()
-        statements = [cache[key][0] for key in cache if key[-1] and cache[key][0]]  # key[-1]: for_update
-        assert statements and all("FOR UPDATE" in sql for sql in statements)
+        statements = [cache[key] for key in cache if key[-1] and cache[key][0]]  # key[-1]: for_update
+        # Locked, and read straight into instances (the select list is the model's columns).
+        assert statements and all("FOR UPDATE" in sql and extras is not None for sql, _p, _s, extras in statements)

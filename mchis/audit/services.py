@@ -58,6 +58,7 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -285,7 +286,10 @@ def _event_write(
     # dooms the caller's transaction, so no action commits without its audit row. In
     # autocommit it opens a transaction of its own, which on SQLite holds the write lock
     # from the id lookup to the INSERT.
+    alone = not transaction.get_connection().in_atomic_block
     with transaction.atomic(savepoint=False):
+        if alone and action == AuditAction.READ:
+            _read_commit_mode(transaction.get_connection())
         event.id = _event_id_next()
         event.mac = event_mac(event)
         _event_insert(event, ids)
@@ -293,6 +297,23 @@ def _event_write(
     if action == AuditAction.DENY:
         ctx.denial_recorded = True
     return event
+
+
+def _read_commit_mode(connection) -> None:
+    """The event of a read, in a transaction of its own: on PostgreSQL, commit it without
+    waiting for the WAL flush unless MCHIS_AUDIT_READ_COMMIT is "durable".
+
+    A read changes nothing, so the durable commit (an fsync, several milliseconds on
+    ordinary disks) was most of the cost of every audited lookup (bench/ "people"). What
+    the trade gives up is small and bounded: PostgreSQL flushes the WAL within three
+    `wal_writer_delay` (0.6 s by default) and in order, so a crash of the database server can
+    lose only the newest read events, never one before a later surviving event (the chain
+    and the seals stay whole), never a write or its event (those transactions commit
+    durably), and the next commit of any write flushes everything before it.
+    """
+    if connection.vendor == "postgresql" and settings.MCHIS_AUDIT_READ_COMMIT == "async":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def audit_record(

@@ -96,8 +96,10 @@ def test_a_deny_is_always_recorded_as_denied():
 
 
 def test_auditing_cannot_be_switched_off(login):
-    # DESIGN "Audit": never a switch to turn auditing off. No setting names the audit at all.
-    assert [name for name in dir(settings) if "AUDIT" in name.upper()] == []
+    # DESIGN "Audit": never a switch to turn auditing off. The one setting that names the audit
+    # says how a read's event is committed (async or durable), never whether it is written.
+    assert [name for name in dir(settings) if "AUDIT" in name.upper()] == ["MCHIS_AUDIT_READ_COMMIT"]
+    assert settings.MCHIS_AUDIT_READ_COMMIT in ("async", "durable")
     assert "mchis.audit.middleware.AuditContextMiddleware" in settings.MIDDLEWARE
     login("clinician.thc1")
     event = AuditEvent.objects.get(action=AuditAction.LOGIN)
@@ -172,3 +174,43 @@ def test_a_denial_a_service_recorded_is_not_recorded_twice(rf, demo):
     request.user = AnonymousUser()
     AuditContextMiddleware(view)(request)
     assert list(AuditEvent.objects.filter(action="deny").values_list("reason", flat=True)) == ["policy said no"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("mode", ["async", "durable"])
+def test_only_a_transaction_holding_nothing_but_a_read_event_commits_without_waiting(settings, mode):
+    """P10: every write, and every event in a transaction that writes, commits durably; the
+    event of a read, alone in its transaction, commits without waiting for the WAL flush on
+    PostgreSQL unless MCHIS_AUDIT_READ_COMMIT is "durable" (docs/operations.md)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.MCHIS_AUDIT_READ_COMMIT = mode
+
+    def relaxed(fn) -> bool:
+        with CaptureQueriesContext(connection) as seen:
+            fn()
+        return any("synchronous_commit" in q["sql"] for q in seen.captured_queries)
+
+    def read_alone():
+        audit_record(action=AuditAction.READ, object_type="people.person", object_ids=["1"])
+
+    def write_alone():
+        audit_record(action=AuditAction.UPDATE, object_type="people.person", object_ids=["1"], fields=["phone"])
+
+    def read_beside_a_write():
+        with transaction.atomic():
+            audit_record(action=AuditAction.UPDATE, object_type="people.person", object_ids=["1"], fields=["phone"])
+            audit_record(action=AuditAction.READ, object_type="people.person", object_ids=["1"])
+
+    expected = connection.vendor == "postgresql" and mode == "async"
+    assert relaxed(read_alone) is expected
+    assert relaxed(write_alone) is False
+    assert relaxed(read_beside_a_write) is False
+    assert AuditEvent.objects.count() == 4
+    # The setting lasts for its transaction only: the next one is durable again.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
+    assert audit_verify().ok

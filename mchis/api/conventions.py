@@ -400,9 +400,25 @@ class RedactedSerializer(serializers.Serializer):
         help_text="Fields above your clearance (P17): present as null, never silently missing.",
     )
 
+    @classmethod
+    def _readable_once(cls) -> list:
+        """The class's readable fields, built and bound once per class.
+
+        DRF deep-copies every declared field for each serializer instance, which on an API
+        answer cost more than the representation itself. The fields of these serializers
+        keep no per-call state and read no context (no method or hyperlinked fields), so one
+        bound set serves every call; a subclass that needs the request's context must not
+        derive from this class.
+        """
+        cached = cls.__dict__.get("_readable_cache")
+        if cached is None:
+            cached = list(cls()._readable_fields)
+            cls._readable_cache = cached
+        return cached
+
     def to_representation(self, instance):
         data = {}
-        for field in self._readable_fields:
+        for field in self._readable_once():
             value = field.get_attribute(instance)
             data[field.field_name] = (
                 None if value is None or isinstance(value, Withheld) else field.to_representation(value)

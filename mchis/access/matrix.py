@@ -47,6 +47,8 @@ def api_roles(*names: str) -> Rule:
 
 # Roles cleared for case data (L3 and above).
 CASE_READERS = frozenset(role for role, level in ROLE_CLEARANCE.items() if level >= Level.L3)
+# Writers cleared for the highly sensitive level (L5: PMTCT results, P17): the PMTCT officer.
+L5_WRITERS = frozenset(role for role in WRITER_ROLES if ROLE_CLEARANCE[role] >= Level.L5)
 
 URL_RULES: dict[str, Rule] = {
     # Shell
@@ -81,6 +83,19 @@ URL_RULES: dict[str, Rule] = {
     "maternal:delivery_new": roles(*WRITER_ROLES),
     "maternal:postpartum_new": roles(*WRITER_ROLES),
     "maternal:transfer_new": roles(*WRITER_ROLES),
+    # Case management, referrals, corrections, closing, discharge, cancelling a transfer: the
+    # services admit the writers of the owner (a referral institution too, except to cancel
+    # the owner's transfer); others, as readers, get the not-found answer.
+    "maternal:episode_edit": roles(*WRITER_ROLES),
+    "maternal:episode_close": roles(*WRITER_ROLES),
+    "maternal:discharge_new": roles(*WRITER_ROLES),
+    "maternal:case_report": roles(*WRITER_ROLES),
+    "maternal:case_close": roles(*WRITER_ROLES),
+    "maternal:referral_new": roles(*WRITER_ROLES),
+    "maternal:referral_outcome": roles(*WRITER_ROLES),
+    "maternal:transfer_cancel": roles(*WRITER_ROLES),
+    # PMTCT results (L5, P17): writers cleared for L5 only; below, the same 404 as no page.
+    "maternal:infections": roles(*L5_WRITERS),
     # Break-glass access (P5): opened by clinicians, reviewed by leaders and custodians
     "access:break_glass": roles(*WRITER_ROLES),
     "access:review_list": roles(Role.LEADER, Role.DATA_CUSTODIAN),

@@ -6,12 +6,17 @@ from django.utils.translation import gettext_lazy as _
 from mchis.maternal.models import (
     BirthOutcome,
     Breastfeeding,
+    CaseCloseReason,
     DeliveryMode,
+    EndReason,
     Finding,
+    InfectionResult,
     MaternalOutcome,
     PlaceType,
     PostpartumKind,
     Presentation,
+    ReferralOutcome,
+    ReferralReason,
     RiskColour,
     UrineProtein,
 )
@@ -111,6 +116,9 @@ class GradingForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+    # Grading from a visit: the proposal is computed from that visit, dated its day.
+    visit_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    postpartum_visit_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
 
 class DeliveryForm(forms.Form):
@@ -126,6 +134,8 @@ class DeliveryForm(forms.Form):
 
 
 class BabyForm(forms.Form):
+    """One baby; the delivery page shows as many as were born (`BabyFormSet`)."""
+
     outcome = forms.ChoiceField(label=_("outcome"), choices=_blank(BirthOutcome.choices), required=False)
     sex = forms.TypedChoiceField(
         label=_("sex"), choices=[("", "—"), (1, _("male")), (2, _("female"))], coerce=int, required=False
@@ -134,6 +144,13 @@ class BabyForm(forms.Form):
     length_cm = _dec(_("length (cm)"))
     apgar_1 = _int(_("Apgar at 1 minute"))
     apgar_5 = _int(_("Apgar at 5 minutes"))
+
+
+# At most as many babies as the service accepts; the page adds and removes forms without script.
+MAX_BABIES = 6
+BabyFormSet = forms.formset_factory(
+    BabyForm, extra=0, min_num=1, max_num=MAX_BABIES, absolute_max=MAX_BABIES, validate_max=True
+)
 
 
 class PostpartumForm(forms.Form):
@@ -155,3 +172,94 @@ class TransferRequestForm(forms.Form):
     def __init__(self, *args, institutions=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["to_institution_id"].choices = [(i.pk, i.name) for i in institutions]
+
+
+# --- changes to the episode and to what is recorded in it ------------------------------------------
+
+
+def _version():
+    """The episode's version when the form was opened: a change made meanwhile by someone else
+    is refused (VersionConflict), not overwritten."""
+    return forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class EpisodeEditForm(EpisodeForm):
+    """Corrections to the dating, obstetric history, height, weight and conditions."""
+
+    conditions = forms.MultipleChoiceField(label=_("conditions"), required=False, choices=())
+    version = _version()
+
+    def __init__(self, *args, condition_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["conditions"].choices = condition_choices
+        self.fields["conditions"].widget.attrs["size"] = 6
+
+    def service_values(self) -> dict:
+        values = super().service_values()
+        values.pop("version")
+        return values
+
+
+class EpisodeCloseForm(forms.Form):
+    reason = forms.ChoiceField(label=_("reason"), choices=_blank(EndReason.choices))
+    on = forms.DateField(label=_("ended on"), widget=DATE)
+    version = _version()
+
+
+class InfectionResultsForm(forms.Form):
+    """PMTCT screening (L5). A blank choice leaves the recorded result as it is."""
+
+    hiv = forms.ChoiceField(label=_("HIV"), choices=_blank(InfectionResult.choices), required=False)
+    syphilis = forms.ChoiceField(label=_("syphilis"), choices=_blank(InfectionResult.choices), required=False)
+    hbsag = forms.ChoiceField(label=_("hepatitis B (HBsAg)"), choices=_blank(InfectionResult.choices), required=False)
+    version = _version()
+
+    def service_values(self) -> dict:
+        return {k: self.cleaned_data[k] or None for k in ("hiv", "syphilis", "hbsag")}
+
+
+class DischargeForm(forms.Form):
+    discharged_on = forms.DateField(label=_("discharged on"), widget=DATE)
+    version = _version()
+
+
+class CaseReportForm(forms.Form):
+    reported_at = forms.DateTimeField(
+        label=_("reported at (empty: now)"),
+        required=False,
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local"}),
+    )
+
+
+class CaseCloseForm(forms.Form):
+    # A case closes with its episode by itself: that reason is not chosen here.
+    reason = forms.ChoiceField(
+        label=_("reason"),
+        choices=_blank([c for c in CaseCloseReason.choices if c[0] != CaseCloseReason.EPISODE_CLOSED]),
+    )
+    note = forms.CharField(
+        label=_("note (required for other reasons)"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class ReferralForm(forms.Form):
+    to_institution_id = forms.TypedChoiceField(label=_("referred to"), coerce=int, choices=())
+    referred_on = forms.DateField(label=_("referred on"), widget=DATE)
+    reason = forms.ChoiceField(label=_("reason"), choices=_blank(ReferralReason.choices))
+    reason_text = forms.CharField(
+        label=_("details (required for other reasons)"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, institutions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_institution_id"].choices = _blank([(i.pk, i.name) for i in institutions])
+
+
+class ReferralOutcomeForm(forms.Form):
+    outcome = forms.ChoiceField(label=_("outcome"), choices=_blank([c for c in ReferralOutcome.choices if c[0]]))
+    outcome_on = forms.DateField(label=_("outcome date"), widget=DATE)
+    note = forms.CharField(label=_("note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class TransferCancelForm(forms.Form):
+    note = forms.CharField(label=_("note"), required=False, max_length=500)

@@ -27,9 +27,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mchis.access.errors import RecordNotFound
-from mchis.access.levels import Level
+from mchis.access.levels import WRITER_ROLES, Level
 from mchis.access.masking import mask_document, mask_name
-from mchis.access.policy import WITHHELD, Withheld
+from mchis.access.policy import WITHHELD, Withheld, actor_reaches
 from mchis.audit.services import audit_record
 from mchis.maternal import schedule
 from mchis.maternal.models import (
@@ -226,6 +226,24 @@ class RecordView:
             raise AttributeError(name) from None
 
 
+@dataclass(frozen=True)
+class Abilities:
+    """What the actor may do to an episode, as the policy answers it (pages show only the
+    actions a user may take; the services decide again when they are called)."""
+
+    # Record care in it: clinicians of the owner or of a referral institution, or under a grant.
+    change: bool = False
+    # Act for the owner (cancel its pending transfer): clinicians of the owning institution.
+    owner: bool = False
+    # Read the PMTCT results (L5).
+    confidential: bool = False
+
+    @property
+    def infections(self) -> bool:
+        """Record PMTCT results: a writer cleared for L5 over the episode (P17)."""
+        return self.change and self.confidential
+
+
 @dataclass
 class PregnancyView:
     """An episode with everything recorded in it (the woman's own page)."""
@@ -245,6 +263,7 @@ class PregnancyView:
     transfers: list[RecordView]
     delivery: RecordView | None
     postpartum_visits: list[RecordView]
+    abilities: Abilities = field(default_factory=Abilities)
 
     def __getattr__(self, name: str) -> Any:
         # Only for the record's fields; dataclass attributes are found before this runs (and
@@ -336,6 +355,15 @@ def _load(actor, pregnancy_id, purpose: str) -> tuple[Pregnancy, Level]:
     return p, _policy().clearance(actor, p)
 
 
+def _abilities(actor, p: Pregnancy) -> Abilities:
+    policy = _policy()
+    return Abilities(
+        change=policy.can_change(actor, p),
+        owner=any(r.role in WRITER_ROLES and r.institution_id == p.owner_institution_id for r in actor_reaches(actor)),
+        confidential=policy.sees_confidential(actor, p),
+    )
+
+
 def _gestational_age(p: Pregnancy, today: date) -> schedule.GestationalAge | None:
     if p.state != PregnancyState.ACTIVE:
         return None
@@ -362,8 +390,8 @@ def _fired(grading: RiskGrading, values: dict) -> list[dict[str, str]]:
 
 def pregnancy_get(*, actor, pregnancy_id, purpose: str, today: date | None = None) -> PregnancyView:
     """An episode with its visits, gradings, cases, referrals, transfers, delivery (with the
-    babies) and postpartum visits. The same RecordNotFound whether absent or out of reach
-    (the denial is audited)."""
+    babies) and postpartum visits, and what the actor may do to it (`abilities`). The same
+    RecordNotFound whether absent or out of reach (the denial is audited)."""
     today = today or timezone.localdate()
     p, level = _load(actor, pregnancy_id, purpose)
     values, withheld = _redacted(_policy(), p, PREGNANCY_FIELDS, level)
@@ -411,6 +439,7 @@ def pregnancy_get(*, actor, pregnancy_id, purpose: str, today: date | None = Non
         transfers=transfers,
         delivery=delivery,
         postpartum_visits=postpartum,
+        abilities=_abilities(actor, p),
     )
     sections = [
         name

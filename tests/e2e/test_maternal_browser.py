@@ -60,3 +60,45 @@ def test_register_record_a_visit_and_find_her_on_the_worklist(live_server, page,
     page.wait_for_selector("a[href$='/visit/']")
     assert "周雅琴" in page.content()
     assert not [e for e in page.console_errors if "Content Security Policy" in e], page.console_errors
+
+
+def test_triplets_are_recorded_with_javascript_off(live_server, browser, accounts):
+    """The delivery form grows to three babies with its own buttons, no script needed (CSP)."""
+    from mchis.accounts.models import User
+    from mchis.maternal.services import pregnancy_register
+
+    today = timezone.localdate()
+    clinician = User.objects.get(username="clinician.thc1")
+    p = pregnancy_register(
+        actor=clinician,
+        institution=clinician.institution,
+        document_type="resident_id",
+        document_number=id_make(area_code="410121", born=date(1992, 1, 2), sequence=64),
+        name="郑雪梅",
+        birth_date=date(1992, 1, 2),
+        lmp=today - timedelta(weeks=35),
+        gravidity=1,
+        parity=0,
+    ).pregnancy
+    context = browser.new_context(locale="zh-CN", java_script_enabled=False)
+    page = context.new_page()
+    try:
+        log_in(page, live_server, accounts["clinician.thc1"])
+        page.goto(f"{live_server.url}/maternal/{p.pk}/delivery/")
+        page.fill("#id_delivered_at", f"{(today - timedelta(days=1)).isoformat()}T06:10")
+        page.select_option("#id_mode", "caesarean")
+        for n in (2, 3):
+            page.click("button[name=babies_resize][value=add]")
+            page.wait_for_selector(f"#id_baby-{n - 1}-outcome")
+        assert page.input_value("#id_delivered_at").endswith("T06:10")  # kept across the posts
+        for i, weight in enumerate(("2100", "1950", "2230")):
+            page.select_option(f"#id_baby-{i}-outcome", "live_birth")
+            page.select_option(f"#id_baby-{i}-sex", "2" if i else "1")
+            page.fill(f"#id_baby-{i}-birth_weight_g", weight)
+        page.click("button[type=submit].btn-primary")
+        page.wait_for_url(f"{live_server.url}/maternal/{p.pk}/")
+        content = page.content()
+        assert all(w in content for w in ("2100", "1950", "2230"))
+        assert f"/maternal/{p.pk}/discharge/" in content  # delivered without a discharge date
+    finally:
+        context.close()

@@ -55,3 +55,32 @@ def register(actors, number, today):
         return pregnancy_register(actor=actor, institution=actor.institution, **values)
 
     return _register
+
+
+MAX_PAGE = 200_000  # old PCs: every page under 200 KB
+
+
+def light(response) -> str:
+    """The page's HTML, after checking it rendered and is small."""
+    assert response.status_code == 200, response.status_code
+    assert len(response.content) < MAX_PAGE, len(response.content)
+    return response.content.decode()
+
+
+def field_errors(html: str) -> list[str]:
+    """The messages shown beside fields (and above the form), as the user reads them."""
+    import re
+
+    return re.findall(r'class="(?:field-error|alert alert-danger)" role="alert">([^<]*)<', html)
+
+
+def same_not_found(a, b) -> bool:
+    """Two 404 answers that differ only in the per-render CSRF token and the echoed path."""
+    import re
+
+    def normalised(response):
+        text = response.content.decode()
+        text = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", text)
+        return re.sub(r'name="next" value="[^"]+"', "", text)
+
+    return a.status_code == b.status_code == 404 and normalised(a) == normalised(b)

@@ -19,6 +19,10 @@ CHOICES = {
     "referral_reason": models.ReferralReason,
     "referral_outcome": models.ReferralOutcome,
     "presentation": models.Presentation,
+    "end_reason": models.EndReason,
+    "infection_result": models.InfectionResult,
+    "case_close_reason": models.CaseCloseReason,
+    "transfer_state": models.TransferState,
 }
 
 
@@ -31,6 +35,12 @@ def label(value, kind: str):
         return dict(choices.choices)[value] if choices is not None else value
     except (KeyError, TypeError):
         return value
+
+
+@register.filter
+def name_of(names: dict, key) -> str:
+    """`institutions|name_of:record.to_institution_id`: a name from a dict of reference data."""
+    return names.get(key, "") if isinstance(names, dict) else ""
 
 
 @register.filter

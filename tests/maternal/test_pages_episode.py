@@ -451,3 +451,23 @@ def test_the_pregnancy_page_stays_light_with_everything_on_it(login, actors, two
     assert AntenatalVisit.unscoped.filter(pregnancy_id=p.pk).count() == 2
     html = light(login("clinician.thc1").get(f"/maternal/{p.pk}/"))
     assert "high-risk-case" in html and "style=" not in html and "<script>" not in html
+
+
+def form_values(html: str) -> dict:
+    """What a browser would send back for the form as rendered (inputs and selected options)."""
+    data: dict = {}
+    for tag in re.findall(r"<input[^>]*>", html):
+        name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+        if name and "csrf" not in name.group(1):
+            data[name.group(1)] = value.group(1) if value else ""
+    for name, body in re.findall(r'<select name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        data[name] = re.findall(r'<option value="([^"]*)"[^>]*selected', body)
+    return data
+
+
+def test_saving_the_form_unchanged_changes_nothing(login, episode):
+    client = login("clinician.thc1")
+    data = form_values(light(client.get(f"/maternal/{episode.pk}/edit/")))
+    response = client.post(f"/maternal/{episode.pk}/edit/", data, follow=True)
+    assert "没有修改" in response.content.decode()  # "Nothing was changed."
+    assert Pregnancy.unscoped.get(pk=episode.pk).version == episode.version

@@ -3,6 +3,7 @@ so that nobody overwrites a change they did not see), closing it, and the PMTCT 
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -62,6 +63,9 @@ def episode_edit(request, pregnancy_id):
         posted(request), condition_choices=condition_choices(), initial={**initial, "version": p.version}
     )
     if request.method == "POST" and form.is_valid():
+        if not set(form.changed_data) - {"version"}:
+            messages.info(request, _("Nothing was changed."))
+            return back(p.id)
         change = submit(
             request,
             form,

@@ -130,8 +130,7 @@ def _int_param(request, name: str, default: int) -> int:
 
 def _record(model, obj, fields, actor, pregnancy: Pregnancy, **extra) -> selectors.RecordView:
     """A record just written, as the writer may see it (redacted at their clearance)."""
-    level = Pregnancy.objects.policy().clearance(actor, pregnancy)
-    return selectors._view(model, obj, fields, level, **extra)
+    return selectors.record_as_written(actor=actor, model=model, obj=obj, fields=fields, pregnancy=pregnancy, **extra)
 
 
 class _Row:
@@ -327,7 +326,7 @@ class PregnancyViewSet(ApiViewSet):
         result = risk_grade(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
         grading = result.grading
         view = _record(RiskGrading, grading, selectors.GRADING_FIELDS, request.user, grading.pregnancy)
-        view.extra["fired"] = selectors._fired(grading, view.values)
+        view.extra["fired"] = selectors.grading_rules_fired(grading=grading, values=view.values)
         case = result.high_risk_case
         body = {
             **GradingSerializer(_with_fired(view)).data,
@@ -351,9 +350,7 @@ class PregnancyViewSet(ApiViewSet):
         view = selectors.delivery_get(actor=request.user, pregnancy_id=pk, purpose=Purpose.CARE)
         if view is None:
             raise RecordNotFound
-        version = Pregnancy.objects.visible_to(request.user).filter(pk=pk).values_list("version", flat=True).first()
-        response = resource_response(DeliverySerializer(_with_babies(view)).data, version=version or 0)
-        return response
+        return resource_response(DeliverySerializer(_with_babies(view)).data, version=view.extra["pregnancy_version"])
 
     @extend_schema(
         operation_id="pregnancies_delivery_create",

@@ -370,6 +370,17 @@ def _gestational_age(p: Pregnancy, today: date) -> schedule.GestationalAge | Non
     return schedule.gestational_age(edd=p.edd, on=today)
 
 
+def record_as_written(*, actor, model, obj, fields, pregnancy: Pregnancy, **extra) -> RecordView:
+    """A record the actor has just written in `pregnancy`, as they may see it (redacted at
+    their clearance over the episode). The write's own audit event covers it: no read event."""
+    return _view(model, obj, fields, Pregnancy.objects.policy().clearance(actor, pregnancy), **extra)
+
+
+def grading_rules_fired(*, grading: RiskGrading, values: dict) -> list[dict[str, str]]:
+    """The rules that fired in a grading shown with `values` (see `_fired`)."""
+    return _fired(grading, values)
+
+
 def _fired(grading: RiskGrading, values: dict) -> list[dict[str, str]]:
     """The rules that fired, with colour and label; the L5 ones only when shown."""
     codes = list(values["rules_fired"] or [])
@@ -533,7 +544,12 @@ def delivery_get(*, actor, pregnancy_id, purpose: str) -> RecordView | None:
     if obj is not None:
         babies = DeliveryBaby.objects.visible_to(actor).filter(delivery_id=obj.pk).order_by("order")
         view = _view(
-            Delivery, obj, DELIVERY_FIELDS, level, babies=[_view(DeliveryBaby, b, BABY_FIELDS, level) for b in babies]
+            Delivery,
+            obj,
+            DELIVERY_FIELDS,
+            level,
+            babies=[_view(DeliveryBaby, b, BABY_FIELDS, level) for b in babies],
+            pregnancy_version=p.version,  # the API's ETag
         )
     audit_record(
         action="read",

@@ -118,6 +118,14 @@ TEMPLATES = [
 # SQLite in the data dir is the zero-setup default; PostgreSQL (psycopg 3) in production.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'mchis.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("MCHIS_DB_CONN_MAX_AGE", 60))}
+# PostgreSQL: parameters bound by the server, and a statement run a few times on a connection
+# is prepared there, so the planner does not plan the policy's and the credential check's
+# joins again on every request (about a tenth of the database's CPU per API call;
+# bench/README.md). Off for a pooler in transaction mode (PgBouncer before 1.21), which
+# cannot keep prepared statements.
+MCHIS_DB_PREPARED_STATEMENTS = env_bool("MCHIS_DB_PREPARED_STATEMENTS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and MCHIS_DB_PREPARED_STATEMENTS:
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {

@@ -194,6 +194,23 @@ def test_the_check_is_one_statement_and_loads_what_the_orm_would(actors, django_
     assert [a.role for a in client.user.active_roles()] == ["clinician"]
 
 
+def test_on_postgresql_the_check_is_planned_once_per_connection(actors):
+    """MCHIS_DB_PREPARED_STATEMENTS: the statement every API call runs is prepared on the
+    connection after a few runs, so PostgreSQL does not plan its joins again each time."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    made = apiclient_create(institution=actors["clinician.thc1"].institution, role="clinician")
+    token = made.authorization.removeprefix("Bearer ")
+    for _ in range(6):
+        apiclient_authenticate(token=token, source_ip="10.72.0.1")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("api_apiclient" in sql and "accounts_lockout" in sql for sql in prepared)
+
+
 def test_an_unknown_client_is_still_checked_for_the_address_lock(thc1_system):
     for _attempt in range(5):
         Bearer(f"Bearer mchis_{uuid.uuid4()}.{'D' * 43}", client_id="", ip="10.71.0.1").get("/api/v1/")

@@ -178,14 +178,14 @@ def suite_maternal_api() -> dict:
         if errors:
             raise errors[0]
         flat = [s for part in samples for s in part]
-        cpu = {k: round((cpu_after[k] - cpu_before[k]) * 1000 / len(flat), 2) for k in cpu_before}
+        cpu = {k: round(v * 1000 / len(flat), 2) for k, v in _cpu_spent(cpu_before, cpu_after).items()}
         total = sum(cpu.values())
         return {
             **_stats(flat),
             "clients": CLIENTS,
             "per_second": round(len(flat) / wall, 1),
-            # CPU spent per request by the server workers, this process (the clients) and every
-            # PostgreSQL process of the machine, and the rate those would allow on all cores:
+            # CPU spent per request by the server workers, this process (the clients) and the
+            # database's processes for this run, and the rate those would allow on all cores:
             # on a machine shared with other work the measured rate falls short of it.
             "cpu_ms_per_request": {**cpu, "total": round(total, 2)},
             "cpu_bound_per_second": round((os.cpu_count() or 1) * 1000 / total, 1) if total else None,
@@ -221,34 +221,52 @@ def suite_maternal_api() -> dict:
     }
 
 
-def _cpu_seconds(server_pids: list[int]) -> dict[str, float]:
-    """CPU seconds so far of the server workers, of this process, and of every PostgreSQL
-    process on the machine (Linux /proc; zeros elsewhere)."""
-    tick = os.sysconf("SC_CLK_TCK")
+def _proc_cpu(pid) -> float | None:
+    """CPU seconds of a process so far (Linux /proc), None when it is gone or unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
-    def of(pid) -> float:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / tick
-        except (OSError, IndexError, ValueError):
-            return 0.0
 
-    database = 0.0
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as f:
-                    if f.read().startswith("postgres"):
-                        database += of(entry)
-            except OSError:
-                pass
+def _database_pids() -> list[int]:
+    """PostgreSQL's processes that work for this run: the backends of the bench database and
+    the WAL writer, checkpointer and background writer (not other databases' backends)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "OR backend_type IN ('walwriter', 'checkpointer', 'background writer')"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _cpu_seconds(server_pids: list[int]) -> dict[str, dict]:
+    """Per process CPU seconds so far: server workers, the database's processes (see above),
+    and this process (the clients)."""
     me = os.times()
     return {
-        "server": sum(of(pid) for pid in server_pids),
-        "clients": me.user + me.system,
-        "database": database,
+        "server": {pid: _proc_cpu(pid) for pid in server_pids},
+        "database": {pid: _proc_cpu(pid) for pid in _database_pids()},
+        "clients": {"self": me.user + me.system},
     }
+
+
+def _cpu_spent(before: dict, after: dict) -> dict[str, float]:
+    """Seconds spent per group between two readings, over processes present in both."""
+    spent = {}
+    for group, pids in before.items():
+        spent[group] = sum(
+            after[group][pid] - cpu
+            for pid, cpu in pids.items()
+            if cpu is not None and after[group].get(pid) is not None
+        )
+    return spent
 
 
 def _serve_on_free_port() -> tuple[int, list[int]]:

@@ -3,11 +3,20 @@
 How it stays fast over millions of events:
 
 * The database builds each event's canonical text (`integrity.event_message`) itself
-  (`printf` on SQLite, `concat_ws` on PostgreSQL), so Python receives one string per event
-  instead of eighteen columns and parses no datetime or JSON.
+  (`printf` on SQLite, `concat_ws` on PostgreSQL) and hands it over as the bytes the MAC
+  covers, so Python receives one value per event instead of eighteen columns, parses no
+  datetime or JSON and neither decodes nor re-encodes text.
 * The object index is compared with each event's ids in the same query (a grouped merge
   join on PostgreSQL, an index lookup per event on SQLite); Python only sees "agrees, n
-  rows" or "look closer".
+  rows" or "look closer". On PostgreSQL that plan (two index scans in id order, merged) is
+  pinned while the query is planned (`_PLAN`): without statistics on the audit tables (a
+  trail loaded in bulk, autovacuum off) the planner would sort the part on disk instead.
+* Python's work per event is the HMAC (`integrity.mac_many`: a loop over a batch, no call
+  per row) and its share of the Merkle tree. Batches are checked with list operations: the
+  MACs against the stored ones in one comparison, and a seal's events against the ids it
+  covers by comparing id lists (`_covers`); only a batch or seal that does not match is
+  walked event by event, to name what is wrong. Where the two meet, tests hold the short
+  way to the event-by-event answer (tests/audit/test_verify_paths.py).
 * The trail is cut into parts at seal boundaries (about PART_EVENTS events each), verified
   by worker processes, one per CPU (up to MAX_WORKERS): hashing is CPU-bound Python and
   needs processes, not threads. Within a part a reader thread fetches the next batch while
@@ -29,14 +38,17 @@ that does not match.
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import itertools
 import math
 import multiprocessing
+import operator
 import os
 import queue
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -50,7 +62,7 @@ from mchis.audit.integrity import (
     GENESIS,
     SEP,
     hash_function,
-    mac_function,
+    mac_many,
     merkle_root,
     ranges_ids,
     seal_message,
@@ -161,18 +173,24 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
         return _id_range(column, lo, hi)
 
     if _pg():
-        message, params = f"concat_ws(chr(31), '{EVENT_VERSION}', {', '.join(values)})", ()
+        # convert_to: the UTF-8 bytes of the text (bytea), what `event_message` encodes.
+        message, params = f"convert_to(concat_ws(chr(31), '{EVENT_VERSION}', {', '.join(values)}), 'UTF8')", ()
         index = (
             "CASE WHEN e.object_ids = COALESCE(g.ids, '') AND COALESCE(g.t1, e.object_type) = e.object_type "
             "AND COALESCE(g.t2, e.object_type) = e.object_type THEN COALESCE(g.n, 0) ELSE -1 END"
         )
+        # string_agg without ORDER BY (which costs a sort per event): the index scan feeds each
+        # event's rows in (event_id, id) order, the order they were written in. Rows that come
+        # in another order only make an event "look closer" (compared as sets), never pass.
+        # min/max in "C": byte order, whatever the database's collation (and cheaper).
         source = (
-            f"{events} e LEFT JOIN (SELECT event_id, string_agg(object_id, ' ' ORDER BY id) AS ids, "  # noqa: S608
-            f"min(object_type) AS t1, max(object_type) AS t2, count(*) AS n FROM {refs} "
+            f"{events} e LEFT JOIN (SELECT event_id, string_agg(object_id, ' ') AS ids, "  # noqa: S608
+            f'min(object_type COLLATE "C") AS t1, max(object_type COLLATE "C") AS t2, count(*) AS n FROM {refs} '
             f"WHERE {where('event_id')} GROUP BY event_id) g ON g.event_id = e.id"
         )
     else:
-        message, params = f"printf(?, {', '.join(values)})", (EVENT_VERSION + f"{SEP}%s" * len(values),)
+        # CAST AS BLOB: the text's UTF-8 bytes as they are.
+        message, params = f"CAST(printf(?, {', '.join(values)}) AS BLOB)", (EVENT_VERSION + f"{SEP}%s" * len(values),)
         ids_count = (
             "CASE WHEN e.object_ids = '' THEN 0 "
             "ELSE length(e.object_ids) - length(replace(e.object_ids, ' ', '')) + 1 END"
@@ -198,6 +216,29 @@ def _seals_sql(lo: int, hi: int) -> str:
     )
 
 
+# On PostgreSQL the event query is planned as two index scans in id order joined by a merge
+# join, whatever the statistics say: it reads a whole part, and what the planner picks for a
+# table it has never analysed (a trail loaded in bulk, autovacuum off) costs several times
+# more (bitmap scans, then sorting the part, on disk beyond work_mem) or grows with the
+# square of the part (a nested loop that aggregates the object index again for every event).
+# Set while the query is planned only.
+_PLAN = ("enable_sort", "enable_hashagg", "enable_hashjoin", "enable_nestloop", "enable_bitmapscan")
+
+
+@contextlib.contextmanager
+def _plan_pinned(raw) -> Iterator[None]:
+    """Plan the statements run inside with `_PLAN` off, then put the settings back as they
+    were. One SELECT each way (set_config, local to the transaction): statements that may be
+    prepared on the server, which a multi-statement SET cannot."""
+    saved = raw.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(_PLAN)]).fetchall()
+    raw.execute("SELECT set_config(name, 'off', true) FROM unnest(%s::text[]) AS s(name)", [list(_PLAN)])
+    yield
+    raw.execute(
+        "SELECT set_config(name, setting, true) FROM unnest(%s::text[], %s::text[]) AS s(name, setting)",
+        [[name for name, _value in saved], [value for _name, value in saved]],
+    )
+
+
 # --- reading -----------------------------------------------------------------------------
 def _execute(sql: str, params: tuple = (), name: str = ""):
     """A cursor on the raw connection; server-side on PostgreSQL when named."""
@@ -206,8 +247,10 @@ def _execute(sql: str, params: tuple = (), name: str = ""):
         # Binary results: no text escaping to undo for each of millions of rows.
         cursor = raw.cursor(name=name, binary=True)
         cursor.itersize = BATCH
-    else:
-        cursor = raw.cursor()
+        with _plan_pinned(raw):
+            cursor.execute(sql, params or None)  # planned here (DECLARE), fetched later
+        return cursor
+    cursor = raw.cursor()
     if params:
         cursor.execute(sql, params)
     else:
@@ -279,6 +322,90 @@ def _snapshot() -> Iterator[None]:
         raw.execute("ROLLBACK")
 
 
+_ID, _MESSAGE, _STORED, _SUITE, _REFS = (operator.itemgetter(k) for k in range(5))
+
+
+class _Events:
+    """A part's checked events in id order, handed out seal by seal (batches as they come)."""
+
+    def __init__(self, batches: Iterator[tuple[list[int], list[bytes]]]):
+        self._batches = batches
+        self._ids: list[int] = []
+        self._macs: list[bytes] = []
+        self._pos = 0
+
+    def upto(self, last_id: int) -> tuple[list[int], list[bytes]]:
+        """The ids and MACs of the events not handed out yet with id <= last_id."""
+        ids: list[int] = []
+        macs: list[bytes] = []
+        while True:
+            pos = self._pos
+            # Ids come in order (ORDER BY id), so the end is found by bisection.
+            end = bisect_right(self._ids, last_id, pos)
+            if pos == 0 and end == len(self._ids) and not ids:
+                ids, macs = self._ids, self._macs  # the whole batch: no copy
+            else:
+                ids += self._ids[pos:end]
+                macs += self._macs[pos:end]
+            self._pos = end
+            if end < len(self._ids):
+                return ids, macs
+            batch = next(self._batches, None)
+            if batch is None:
+                return ids, macs
+            self._ids, self._macs = batch
+            self._pos = 0
+
+    def rest(self) -> Iterator[tuple[list[int], list[bytes]]]:
+        """The events not handed out yet, a batch at a time."""
+        yield self._ids[self._pos :], self._macs[self._pos :]
+        self._ids, self._macs, self._pos = [], [], 0
+        yield from self._batches
+
+
+def _covers(
+    ids: list[int],
+    macs: list[bytes],
+    first_id: int,
+    last_id: int,
+    gap_ids: set[int],
+    pending: dict[int, bytes],
+    covered: list[bytes],
+) -> bool:
+    """When a seal's events (ids <= last_id, in order) are exactly the ids it covers, take
+    them (covered MACs in order; events in its gaps into `pending`) and say so; otherwise
+    change nothing and leave it to `_PartCheck.walk` to name what is missing or extra.
+
+    The same outcome as the walk for a seal that matches, with list operations only."""
+    if ids and ids[0] < first_id:
+        return False
+    span = range(first_id, last_id + 1)
+    kept_ids, kept_macs = ids, macs
+    in_gaps: list[bool] | None = None
+    if gap_ids:
+        flags = list(map(gap_ids.__contains__, ids))
+        if any(flags):
+            in_gaps = flags
+            keep = list(map(operator.not_, flags))
+            kept_ids = list(itertools.compress(ids, keep))
+            kept_macs = list(itertools.compress(macs, keep))
+        # Checked before the expected ids are listed: a seal's range may be anything.
+        if len(kept_ids) != len(span) - sum(map(span.__contains__, gap_ids)):
+            return False
+        expected = list(itertools.filterfalse(gap_ids.__contains__, span))
+    else:
+        if len(kept_ids) != len(span):
+            return False
+        expected = list(span)
+    if kept_ids != expected:
+        return False
+    if in_gaps is not None:
+        for eid, mac in itertools.compress(zip(ids, macs, strict=True), in_gaps):
+            pending[eid] = mac
+    covered += kept_macs
+    return True
+
+
 # --- one part of the trail -----------------------------------------------------------------
 @dataclass(frozen=True)
 class _Part:
@@ -315,47 +442,89 @@ class _PartCheck:
         self.problems = _Problems()
         self.key = keyring().audit_mac_key
         self.verify_key = keyring().audit_verify_key
-        self.macs: dict[str, object] = {}
+        self._macs: dict[str, object] = {}
         self.attached = 0  # object index rows that agreed with their event
         self.doubtful: list[int] = []
 
     def problem(self, message: str, *, event: int | None = None, seal: int | None = None, at: float) -> None:
         self.problems.add(Problem(message, event, seal, at))
 
-    def check(self, rows) -> Iterator[tuple[int, bytes]]:
-        """(id, stored MAC) per event row, recording the rows that do not match."""
-        macs = self.macs
-        doubtful = self.doubtful.append
-        attached = 0
-        for eid, message, stored, suite, refs in rows:
-            mac = macs.get(suite)
-            if mac is None:
-                try:
-                    mac = macs[suite] = mac_function(suite, self.key)
-                except KeyError:
-                    self.problem("unknown hash suite", event=eid, at=eid)
-                    continue
-            digest = mac(message.encode())
-            if digest.hex() != stored:
-                self.problem("content does not match its MAC (changed, inserted or renumbered)", event=eid, at=eid)
-                with contextlib.suppress(ValueError):
-                    digest = bytes.fromhex(stored)
-            if refs < 0:
-                doubtful(eid)
-            else:
-                attached += refs
-            yield eid, digest
-        self.attached += attached
+    def check(self, rows: list[tuple]) -> tuple[list[int], list[bytes]]:
+        """The ids and MACs of a batch of event rows (in id order), recording the rows that do
+        not match. An event of an unknown suite is left out (its seal then misses it).
 
-    def events(self, result: _PartResult) -> Iterator[tuple[int, bytes]]:
+        The usual batch (one suite, every MAC and index check right) costs a few list
+        operations beside the HMACs; anything else is looked at row by row."""
+        suites = set(map(_SUITE, rows))
+        macs = self.macs(suites.pop()) if len(suites) == 1 else None
+        if macs is None:
+            return self.check_rows(rows)
+        ids = list(map(_ID, rows))
+        digests = macs(map(_MESSAGE, rows))
+        stored = list(map(_STORED, rows))
+        if list(map(bytes.hex, digests)) != stored:
+            for k, (eid, digest, text) in enumerate(zip(ids, digests, stored, strict=True)):
+                if digest.hex() != text:
+                    digests[k] = self.mismatch(eid, digest, text)
+        refs = list(map(_REFS, rows))
+        if min(refs) < 0:
+            self.doubtful.extend(eid for eid, n in zip(ids, refs, strict=True) if n < 0)
+            refs = [n for n in refs if n >= 0]
+        self.attached += sum(refs)
+        return ids, digests
+
+    def check_rows(self, rows: list[tuple]) -> tuple[list[int], list[bytes]]:
+        ids: list[int] = []
+        digests: list[bytes] = []
+        for eid, message, stored, suite, refs in rows:
+            macs = self.macs(suite)
+            if macs is None:
+                self.problem("unknown hash suite", event=eid, at=eid)
+                continue
+            (digest,) = macs((message,))
+            if digest.hex() != stored:
+                digest = self.mismatch(eid, digest, stored)
+            if refs < 0:
+                self.doubtful.append(eid)
+            else:
+                self.attached += refs
+            ids.append(eid)
+            digests.append(digest)
+        return ids, digests
+
+    def macs(self, suite: str):
+        """`mac_many` for the suite (None for an unknown suite)."""
+        try:
+            return self._macs[suite]
+        except KeyError:
+            try:
+                many = mac_many(suite, self.key)
+            except KeyError:
+                many = None
+            self._macs[suite] = many
+            return many
+
+    def mismatch(self, eid: int, digest: bytes, stored: str) -> bytes:
+        """Record a MAC that does not match; the stored one stands in for the event in its
+        seal's Merkle tree (the event is reported once, not again as a wrong root)."""
+        self.problem("content does not match its MAC (changed, inserted or renumbered)", event=eid, at=eid)
+        with contextlib.suppress(ValueError):
+            return bytes.fromhex(stored)
+        return digest
+
+    def events(self, result: _PartResult) -> _Events:
         sql, params = _events_sql(lo=self.part.lo_id, hi=self.part.hi_id)
         cursor = _execute(sql, params, "audit_verify_events")
-        try:
-            for rows in _read_ahead(_batches(cursor)):
-                result.events += len(rows)
-                yield from self.check(rows)
-        finally:
-            cursor.close()
+
+        def batches() -> Iterator[tuple[list[int], list[bytes]]]:
+            try:
+                for rows in _read_ahead(_batches(cursor)):
+                    result.events += len(rows)
+                    yield self.check(rows)
+            finally:
+                cursor.close()
+
+        return _Events(batches())
 
     def borrow(self, ids: list[int]) -> dict[int, bytes]:
         """Stored MACs of events of earlier parts listed late by a seal of this one (the
@@ -406,7 +575,6 @@ class _PartCheck:
             borrowed = self.borrow(earlier) if earlier else {}
             result.borrowed = set(borrowed)
             events = self.events(result)
-            nxt = next(events, None)
             pending: dict[int, bytes] = {}
             prev: tuple[int, str, int] | None = None
             for number, suite, first_id, last_id, gaps, late, count, root, link, seal_hash, signature, at in seals:
@@ -458,40 +626,52 @@ class _PartCheck:
                     else:
                         covered.append(mac)
                 gap_ids = ranges_ids(gaps)
-                expect = first_id
-                append = covered.append
-                while nxt is not None and nxt[0] <= last_id:
-                    eid, mac = nxt
-                    if eid < first_id:
-                        self.problem("not covered by any seal, inside the sealed part of the trail", event=eid, at=eid)
-                    elif gap_ids and eid in gap_ids:
-                        # Committed after this seal was made: a later seal lists it as late.
-                        pending[eid] = mac
-                    else:
-                        if eid != expect:
-                            self.missing(expect, eid, gap_ids, number)
-                        append(mac)
-                        expect = eid + 1
-                    nxt = next(events, None)
-                self.missing(expect, last_id + 1, gap_ids, number)
+                ids, macs = events.upto(last_id)
+                if not _covers(ids, macs, first_id, last_id, gap_ids, pending, covered):
+                    self.walk(ids, macs, first_id, last_id, gap_ids, pending, covered, number)
                 if len(covered) != count or merkle_root(covered, h).hex() != root:
                     self.problem("the events it covers do not match its Merkle root", seal=number, at=last_id + 0.5)
                 result.sealed += len(covered)
             result.last_seal = prev
             # Events after the part's last seal: the newest events of the trail (the last
             # part has no end) or, in any other part, events no seal covers.
-            while nxt is not None:
+            for ids, _macs in events.rest():
                 if part.hi_id is None:
-                    result.unsealed += 1
+                    result.unsealed += len(ids)
                 else:
-                    self.problem(
-                        "not covered by any seal, inside the sealed part of the trail", event=nxt[0], at=nxt[0]
-                    )
-                nxt = next(events, None)
+                    for eid in ids:
+                        self.problem("not covered by any seal, inside the sealed part of the trail", event=eid, at=eid)
             result.pending = set(pending)
             self.index()
         result.problems, result.problem_count = self.problems.sorted(), self.problems.count
         return result
+
+    def walk(
+        self,
+        ids: list[int],
+        macs: list[bytes],
+        first_id: int,
+        last_id: int,
+        gap_ids: set[int],
+        pending: dict[int, bytes],
+        covered: list[bytes],
+        number: int,
+    ) -> None:
+        """A seal's events one by one, naming each that is missing or out of place."""
+        expect = first_id
+        append = covered.append
+        for eid, mac in zip(ids, macs, strict=True):
+            if eid < first_id:
+                self.problem("not covered by any seal, inside the sealed part of the trail", event=eid, at=eid)
+            elif gap_ids and eid in gap_ids:
+                # Committed after this seal was made: a later seal lists it as late.
+                pending[eid] = mac
+            else:
+                if eid != expect:
+                    self.missing(expect, eid, gap_ids, number)
+                append(mac)
+                expect = eid + 1
+        self.missing(expect, last_id + 1, gap_ids, number)
 
     def missing(self, start: int, stop: int, gaps: set[int], number: int) -> None:
         for eid in range(start, stop):
@@ -500,7 +680,15 @@ class _PartCheck:
 
 
 def _run_part(args: tuple[_Part, tuple[int, str] | None]) -> _PartResult:
-    return _PartCheck(*args).run()
+    # A part allocates millions of short-lived row tuples and no reference cycles: the
+    # cyclic garbage collector would only walk them again and again (about 5 % of the time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _PartCheck(*args).run()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # --- the whole trail -----------------------------------------------------------------------

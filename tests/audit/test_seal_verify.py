@@ -17,6 +17,16 @@ from .conftest import seal_now
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True, params=[5000, 2], ids=["batch", "tiny-batches"])
+def batch_size(request, monkeypatch):
+    """Every test here runs with the usual batch and again with batches of two rows, so that
+    seals and parts span batches (the verifier hands a seal the events of several)."""
+    from mchis.audit import verify
+
+    monkeypatch.setattr(verify, "BATCH", request.param)
+    return request.param
+
+
 def first_problem():
     result = audit_verify()
     assert not result.ok, "tampering went unnoticed"
@@ -184,6 +194,83 @@ def test_a_deleted_object_index_row_is_named(sealed, attacker):
 def test_a_changed_object_index_row_is_named(sealed, attacker):
     attacker("UPDATE audit_auditobjectref SET object_id = 'p999' WHERE event_id = %s", [sealed[5]])
     assert first_problem().event_id == sealed[5]
+
+
+def test_an_event_with_an_unknown_suite_is_named(sealed, attacker):
+    attacker("UPDATE audit_auditevent SET suite = 'rot13' WHERE id = %s", [sealed[5]])
+    problem = first_problem()
+    assert problem.event_id == sealed[5] and "suite" in problem.message
+
+
+def test_a_mac_that_is_not_even_hex_is_named(sealed, attacker):
+    attacker("UPDATE audit_auditevent SET mac = 'forged' WHERE id = %s", [sealed[4]])
+    problem = first_problem()
+    assert problem.event_id == sealed[4] and "MAC" in problem.message
+    assert len(audit_verify().problems) == 1, "named once, not again as a wrong Merkle root"
+
+
+def test_an_event_deleted_from_a_seal_with_gaps_is_named(read_event, with_id, attacker):
+    n = read_event("p1").id
+    with_id(n + 2)  # n+1 rolled back
+    kept = [read_event(f"p{k}").id for k in range(3)]
+    (seal,) = seal_now()
+    assert str(n + 1) in seal.gaps
+    attacker("DELETE FROM audit_auditobjectref WHERE event_id = %s", [kept[1]])
+    attacker("DELETE FROM audit_auditevent WHERE id = %s", [kept[1]])
+    problem = first_problem()
+    assert problem.event_id == kept[1] and "missing" in problem.message
+
+
+def test_an_extra_object_index_row_is_named(sealed, attacker):
+    attacker(
+        "INSERT INTO audit_auditobjectref (event_id, object_type, object_id) "
+        "SELECT event_id, object_type, object_id FROM audit_auditobjectref WHERE event_id = %s",
+        [sealed[5]],
+    )
+    assert first_problem().event_id == sealed[5]
+
+
+@pytest.mark.parametrize("other", ["people.aaa", "zzz.other"])  # sorting before and after the event's type
+def test_an_object_index_row_of_another_type_is_named(read_event, attacker, other):
+    event = read_event("a", "b", "c")
+    seal_now()
+    attacker(
+        "UPDATE audit_auditobjectref SET object_type = %s WHERE event_id = %s AND object_id = 'b'", [other, event.id]
+    )
+    assert first_problem().event_id == event.id
+
+
+def test_an_object_index_row_of_an_event_that_does_not_exist_is_named(sealed, attacker):
+    ghost = sealed[7] + 50
+    attacker(
+        "INSERT INTO audit_auditobjectref (event_id, object_type, object_id) VALUES (%s, 'people.person', 'p1')",
+        [ghost],
+    )
+    problem = first_problem()
+    assert problem.event_id == ghost and "does not exist" in problem.message
+    # Gone again before the test ends, which checks the (deferred) foreign keys.
+    attacker("DELETE FROM audit_auditobjectref WHERE event_id = %s", [ghost])
+
+
+def test_object_index_rows_written_again_in_another_order_still_agree(read_event, attacker):
+    event = read_event("a", "b", "c")
+    seal_now()
+    rows = "SELECT event_id, object_type, object_id FROM audit_auditobjectref WHERE event_id = %s ORDER BY id DESC"
+    attacker(f"CREATE TEMPORARY TABLE refs_copy AS {rows}", [event.id])
+    attacker("DELETE FROM audit_auditobjectref WHERE event_id = %s", [event.id])
+    attacker("INSERT INTO audit_auditobjectref (event_id, object_type, object_id) SELECT * FROM refs_copy")
+    assert audit_verify().ok, "the same rows in another order are the same index"
+    attacker("DELETE FROM audit_auditobjectref WHERE event_id = %s AND object_id = 'b'", [event.id])
+    assert first_problem().event_id == event.id
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite cannot drop a primary key")
+def test_a_copy_under_the_same_id_is_caught_once_the_primary_key_is_dropped(sealed, attacker):
+    attacker("SET CONSTRAINTS ALL IMMEDIATE")
+    attacker("ALTER TABLE audit_auditevent DROP CONSTRAINT audit_auditevent_pkey CASCADE")
+    attacker("INSERT INTO audit_auditevent SELECT * FROM audit_auditevent WHERE id = %s", [sealed[5]])
+    problem = first_problem()
+    assert problem.seal_number == 2 and "Merkle" in problem.message
 
 
 def test_a_trail_cut_short_is_caught_by_the_anchor(sealed, attacker):

@@ -133,7 +133,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # setting for WAL: never corrupts, but a power cut may lose the last commits; every
         # audited read is a commit, and an fsync each would double a lookup's latency.
         # Production runs on PostgreSQL with synchronous commits for every write
-        # (read-only audit transactions: MCHIS_AUDIT_READ_COMMIT; docs/operations.md).
+        # (and for reads' audit events unless MCHIS_AUDIT_READ_COMMIT=async; docs/operations.md).
         # IMMEDIATE makes a write transaction take the write lock at BEGIN, so two writers
         # queue instead of failing half-way.
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
@@ -172,10 +172,10 @@ MCHIS_LOCKOUT_FAILURES = env_int("MCHIS_LOCKOUT_FAILURES", 5)
 MCHIS_LOCKOUT_WINDOW_MINUTES = env_int("MCHIS_LOCKOUT_WINDOW_MINUTES", 15)
 MCHIS_LOCKOUT_MINUTES = env_int("MCHIS_LOCKOUT_MINUTES", 15)
 # How a transaction that holds nothing but the audit event of a read commits on PostgreSQL
-# (mchis.audit.services): "async" does not wait for the WAL flush (a crash of the database
-# server may lose the last fraction of a second of read events, never a write nor its event,
-# never a gap in the middle of the trail); "durable" waits, as every write does.
-MCHIS_AUDIT_READ_COMMIT = env_str("MCHIS_AUDIT_READ_COMMIT", "async")
+# (mchis.audit.services): "durable" waits for the WAL flush, as every write does; "async" does
+# not (for slow disks: a crash of the database server may lose the last fraction of a second
+# of read events, never a write nor its event, never a gap in the middle of the trail).
+MCHIS_AUDIT_READ_COMMIT = env_str("MCHIS_AUDIT_READ_COMMIT", "durable")
 if MCHIS_AUDIT_READ_COMMIT not in ("async", "durable"):
     raise ConfigError(f"MCHIS_AUDIT_READ_COMMIT must be async or durable; got {MCHIS_AUDIT_READ_COMMIT!r}")
 # Second factor (P28): accounts holding one of these roles need an electronic key; "all"

@@ -301,11 +301,11 @@ def _event_write(
 
 def _read_commit_mode(connection) -> None:
     """The event of a read, in a transaction of its own: on PostgreSQL, commit it without
-    waiting for the WAL flush unless MCHIS_AUDIT_READ_COMMIT is "durable".
+    waiting for the WAL flush when MCHIS_AUDIT_READ_COMMIT is "async" (default "durable").
 
-    A read changes nothing, so the durable commit (an fsync, several milliseconds on
-    ordinary disks) was most of the cost of every audited lookup (bench/ "people"). What
-    the trade gives up is small and bounded: PostgreSQL flushes the WAL within three
+    A read changes nothing, and where the disk's flush is slow (several milliseconds on a
+    busy shared disk) the durable commit is most of the cost of an audited lookup (bench/
+    "people"). What the trade gives up is small and bounded: PostgreSQL flushes the WAL within three
     `wal_writer_delay` (0.6 s by default) and in order, so a crash of the database server can
     lose only the newest read events, never one before a later surviving event (the chain
     and the seals stay whole), never a write or its event (those transactions commit

@@ -146,7 +146,7 @@ def _pg() -> bool:
 
 def _time_sql(column: str) -> str:
     if _pg():
-        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+        return f"pg_catalog.to_char(pg_catalog.timezone('UTC', {column}), 'YYYY-MM-DD HH24:MI:SS.US')"
     # Django stores str(naive UTC datetime) on SQLite, which drops ".000000".
     return f"CASE WHEN length({column}) = 19 THEN {column} || '.000000' ELSE {column} END"
 
@@ -174,19 +174,25 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
 
     if _pg():
         # convert_to: the UTF-8 bytes of the text (bytea), what `event_message` encodes.
-        message, params = f"convert_to(concat_ws(chr(31), '{EVENT_VERSION}', {', '.join(values)}), 'UTF8')", ()
+        # Functions and operators named in pg_catalog: someone able to drop the triggers can
+        # create look-alikes in another schema that overload resolution could prefer.
+        text = f"pg_catalog.concat_ws(pg_catalog.chr(31), '{EVENT_VERSION}', {', '.join(values)})"
+        message = f"pg_catalog.convert_to({text}, 'UTF8')"
+        params = ()
+        eq = "OPERATOR(pg_catalog.=)"
         index = (
-            "CASE WHEN e.object_ids = COALESCE(g.ids, '') AND COALESCE(g.t1, e.object_type) = e.object_type "
-            "AND COALESCE(g.t2, e.object_type) = e.object_type THEN COALESCE(g.n, 0) ELSE -1 END"
+            f"CASE WHEN e.object_ids {eq} COALESCE(g.ids, '') AND COALESCE(g.t1, e.object_type) {eq} e.object_type "
+            f"AND COALESCE(g.t2, e.object_type) {eq} e.object_type THEN COALESCE(g.n, 0) ELSE -1 END"
         )
         # string_agg without ORDER BY (which costs a sort per event): the index scan feeds each
         # event's rows in (event_id, id) order, the order they were written in. Rows that come
         # in another order only make an event "look closer" (compared as sets), never pass.
         # min/max in "C": byte order, whatever the database's collation (and cheaper).
         source = (
-            f"{events} e LEFT JOIN (SELECT event_id, string_agg(object_id, ' ') AS ids, "  # noqa: S608
-            f'min(object_type COLLATE "C") AS t1, max(object_type COLLATE "C") AS t2, count(*) AS n FROM {refs} '
-            f"WHERE {where('event_id')} GROUP BY event_id) g ON g.event_id = e.id"
+            f"{events} e LEFT JOIN (SELECT event_id, pg_catalog.string_agg(object_id, ' ') AS ids, "  # noqa: S608
+            f'pg_catalog.min(object_type COLLATE "C") AS t1, pg_catalog.max(object_type COLLATE "C") AS t2, '
+            f"pg_catalog.count(*) AS n FROM {refs} WHERE {where('event_id')} GROUP BY event_id) g "
+            f"ON g.event_id {eq} e.id"
         )
     else:
         # CAST AS BLOB: the text's UTF-8 bytes as they are.

@@ -191,3 +191,18 @@ def test_the_event_query_reads_both_tables_in_id_order_without_sorting(read_even
     with connection.cursor() as cursor:
         cursor.execute("SHOW enable_sort")
         assert cursor.fetchone()[0] == "on", "the pinned plan settings do not outlive the query"
+
+
+def test_on_postgresql_every_function_and_comparison_of_the_text_is_pg_catalog_s(monkeypatch):
+    """Someone able to drop the triggers can create functions and operators in another schema
+    that overload resolution might prefer (P10: verify must still see their changes): the
+    event query names every function and its equality in pg_catalog."""
+    import re
+
+    monkeypatch.setattr(verify, "_pg", lambda: True)
+    sql, _params = verify._events_sql(lo=0, hi=10)
+    syntax = {"CASE", "COALESCE", "CAST", "IN", "AS", "JOIN", "SELECT", "FROM", "WHERE", "AND", "ON", "BY", "OPERATOR"}
+    called = {m.group(1) for m in re.finditer(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", sql)}
+    assert called <= syntax, called - syntax  # every other call is written pg_catalog.<name>(
+    assert "pg_catalog.concat_ws(" in sql and "pg_catalog.string_agg(" in sql
+    assert not re.search(r"[^)\w\s]\s*=\s", sql.replace("OPERATOR(pg_catalog.=)", "")), "a bare = in the query"

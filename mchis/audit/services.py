@@ -227,6 +227,11 @@ def _event_insert(event: AuditEvent, ids: list[str]) -> None:
     event._state.db = connection.alias
 
 
+# Django builds `Choices.values` as a new list on every access; every event checks both.
+_ACTIONS = frozenset(AuditAction.values)
+_OUTCOMES = frozenset(AuditOutcome.values)
+
+
 def _event_write(
     *,
     action: str,
@@ -241,9 +246,9 @@ def _event_write(
     institution,
     extra: dict | None,
 ) -> AuditEvent:
-    if action not in AuditAction.values:
+    if action not in _ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    if outcome not in AuditOutcome.values:
+    if outcome not in _OUTCOMES:
         raise ValueError(f"unknown audit outcome {outcome!r}")
     ctx = context_current() or AuditContext()
     if action == AuditAction.DENY:

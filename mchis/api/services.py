@@ -11,6 +11,7 @@ every request, so a revocation takes effect at the very next request.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -254,6 +255,8 @@ def apiclient_authenticate(*, token: str, source_ip: str) -> ApiClient:
 # client has failures to forget. Written by hand: compiling the equivalent ORM queries cost
 # more than running them (bench/suite_maternal_api.py).
 _CLIENT_SQL = None
+# The models whose columns a row of the statement holds, in order.
+_CLIENT_ROW = (ApiClient, User, Institution, RoleAssignment, Institution)
 
 
 def _client_sql() -> str:
@@ -279,19 +282,19 @@ SELECT {rows.columns(ApiClient, "c")}, {rows.columns(User, "u")}, {rows.columns(
 
 def _client_load(*, client_id, subjects: list[str], now) -> tuple[ApiClient | None, bool, bool]:
     """(client with `user`, `institution` and the user's active roles loaded, or None;
-    whether a lockout is in force on `subjects`; whether the client has recorded failures)."""
+    whether a lockout is in force on `subjects` (the client's and the address's); whether the
+    client has recorded failures)."""
     connection = connections["default"]
     when = connection.ops.adapt_datetimefield_value(now)
     pk = ApiClient._meta.pk.get_db_prep_value(client_id, connection)
-    client_subject, address = (subjects + subjects)[:2]
+    client_subject, address = subjects
     with connection.cursor() as cursor:
         cursor.execute(_client_sql(), [client_subject, address, when, client_subject, pk, when])
         found = cursor.fetchall()
-    widths = [rows.width(m) for m in (ApiClient, User, Institution, RoleAssignment, Institution)]
-    bounds = [sum(widths[:k]) for k in range(len(widths) + 1)]
+    ends = list(itertools.accumulate(rows.width(m) for m in _CLIENT_ROW))
 
     def part(row, k):
-        return row[bounds[k] : bounds[k + 1]]
+        return row[(ends[k - 1] if k else 0) : ends[k]]
 
     first = found[0]
     locked, failed = bool(first[-2]), bool(first[-1])

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from mchis.maternal.models import HighRiskCase, Pregnancy, Referral, Transfer
 from mchis.maternal.services import referral_record, risk_grade, transfer_request
-from tests.maternal.conftest import field_errors, light
+from tests.maternal.conftest import field_errors, light, same_not_found
 
 pytestmark = pytest.mark.django_db
 
@@ -258,6 +258,22 @@ def test_the_receiving_institution_cannot_cancel_and_sees_no_button(login, trans
     assert client.post(cancel, {}).status_code == 404
     transfer.refresh_from_db()
     assert transfer.state == "pending"
+
+
+def test_the_receiving_institution_looks_but_its_recording_forms_are_not_found(login, transfer):
+    """P15: before it accepts, the receiving institution may look at the episode, not record
+    in it: the recording forms answer as for an absent episode, on the first GET already."""
+    client = login("clinician.thc2")
+    base = f"/maternal/{transfer.pregnancy_id}"
+    html = light(client.get(f"{base}/"))
+    assert f'href="{base}/visit/"' not in html
+    absent = client.get(f"/maternal/{uuid.uuid4()}/visit/")
+    for page in ("visit", "grading", "postpartum", "transfer"):
+        assert same_not_found(client.get(f"{base}/{page}/"), absent), page
+    # The owner's clinicians still open them.
+    owner = login("clinician.thc1")
+    for page in ("visit", "grading", "transfer"):
+        assert owner.get(f"{base}/{page}/").status_code == 200, page
 
 
 def test_a_transfer_that_is_no_longer_waiting_cannot_be_cancelled(login, transfer):

@@ -24,12 +24,13 @@ from mchis.maternal.forms import (
     VisitForm,
 )
 from mchis.maternal.risk import condition_catalogue
-from mchis.maternal.views.common import CARE, back, episode, posted, refused, submit, warned, writable_episode
+from mchis.maternal.views.common import CARE, back, posted, refused, submit, warned, writable_episode
 from mchis.people.forms import apply_errors
 
 
 def _form_page(request, pregnancy_id, template, form, **context):
-    return render(request, template, {"p": episode(request, pregnancy_id), "form": form, **context})
+    """A form that records in the episode: shown only to those who may (else not found)."""
+    return render(request, template, {"p": writable_episode(request, pregnancy_id), "form": form, **context})
 
 
 def condition_choices() -> list[tuple[str, str]]:
@@ -101,7 +102,7 @@ def grading_new(request, pregnancy_id):
             if result.case_opened:
                 messages.warning(request, _("A high-risk case was opened; report it by its deadline."))
             return back(pregnancy_id)
-    p = episode(request, pregnancy_id)
+    p = writable_episode(request, pregnancy_id)
     visit = next((v for v in [*p.visits, *p.postpartum_visits] if str(v.id) in (visit_id, postpartum_visit_id)), None)
     return render(request, "maternal/grading_form.html", {"p": p, "form": form, "proposal": proposal, "visit": visit})
 

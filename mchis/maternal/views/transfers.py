@@ -40,7 +40,10 @@ def transfer_new(request, pregnancy_id):
         else:
             messages.info(request, _("Transfer requested; the receiving institution must accept it."))
             return back(pregnancy_id)
-    return render(request, "maternal/transfer_form.html", {"p": episode(request, pregnancy_id), "form": form})
+    p = episode(request, pregnancy_id)
+    # Only the owner's clinicians ask for a transfer (the service decides the POST alike).
+    require(request, p.abilities.owner, object_ids=[p.id])
+    return render(request, "maternal/transfer_form.html", {"p": p, "form": form})
 
 
 def transfers_incoming(request):

@@ -107,10 +107,18 @@ class PregnancyPolicy(ResourcePolicy):
         ).exists()
 
     # --- writes ---------------------------------------------------------------------------------
+    @staticmethod
+    def _writer_institutions(actor) -> set[int]:
+        return {r.institution_id for r in actor_reaches(actor) if r.role in WRITER_ROLES}
+
+    def can_act_for_owner(self, actor, obj) -> bool:
+        """Clinicians of the owning institution: they ask for and cancel its transfers."""
+        return self.pregnancy_of(obj).owner_institution_id in self._writer_institutions(actor)
+
     def can_change(self, actor, obj) -> bool:
         """Clinicians of the owner or of an institution she was referred to; or under a grant."""
         p = self.pregnancy_of(obj)
-        writers = {r.institution_id for r in actor_reaches(actor) if r.role in WRITER_ROLES}
+        writers = self._writer_institutions(actor)
         if p.owner_institution_id in writers:
             return True  # the common case, without reading the shares
         if writers & {i for i, _p, kind in self.shares(p) if kind == PregnancyShare.Kind.REFERRAL}:

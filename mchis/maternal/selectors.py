@@ -27,9 +27,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mchis.access.errors import RecordNotFound
-from mchis.access.levels import WRITER_ROLES, Level
+from mchis.access.levels import Level
 from mchis.access.masking import mask_document, mask_name
-from mchis.access.policy import WITHHELD, Withheld, actor_reaches
+from mchis.access.policy import WITHHELD, Withheld
 from mchis.audit.services import audit_record
 from mchis.maternal import schedule
 from mchis.maternal.models import (
@@ -359,7 +359,7 @@ def _abilities(actor, p: Pregnancy) -> Abilities:
     policy = _policy()
     return Abilities(
         change=policy.can_change(actor, p),
-        owner=any(r.role in WRITER_ROLES and r.institution_id == p.owner_institution_id for r in actor_reaches(actor)),
+        owner=policy.can_act_for_owner(actor, p),
         confidential=policy.sees_confidential(actor, p),
     )
 

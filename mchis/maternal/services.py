@@ -39,8 +39,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mchis.access.errors import NotAllowed, RecordNotFound
-from mchis.access.levels import WRITER_ROLES
-from mchis.access.policy import actor_reaches
 from mchis.audit.services import audit_denied, audit_record
 from mchis.maternal import schedule
 from mchis.maternal.errors import VersionConflict
@@ -1253,7 +1251,7 @@ def transfer_request(
     to = _institution(to_institution_id, field_name="to_institution_id")
     with _refusals_audited(actor=actor, object_ids=[pregnancy_id]), transaction.atomic():
         p = _pregnancy_locked(actor=actor, pregnancy_id=pregnancy_id, expected_version=expected_version)
-        if not _owner_writer(actor, p):
+        if not _policy().can_act_for_owner(actor, p):
             raise NotAllowed
         if not p.is_open:
             raise ValidationError({"state": [_("the episode is closed")]})
@@ -1280,10 +1278,6 @@ def transfer_request(
             institution=p.owner_institution,
         )
         return Change(obj=transfer, pregnancy_version=version)
-
-
-def _owner_writer(actor, p: Pregnancy) -> bool:
-    return any(r.role in WRITER_ROLES and r.institution_id == p.owner_institution_id for r in actor_reaches(actor))
 
 
 def _transfer_locked(actor, transfer_id) -> tuple[Transfer, Pregnancy]:
@@ -1350,7 +1344,7 @@ def _transfer_end(*, actor, transfer_id, note: str, state: str) -> Change:
             allowed = (
                 _policy().can_accept_transfer(actor, transfer)
                 if state == TransferState.REJECTED
-                else _owner_writer(actor, p)
+                else _policy().can_act_for_owner(actor, p)
             )
             if not allowed:
                 raise NotAllowed

@@ -21,6 +21,11 @@ def _fields(model: type[Model]) -> tuple:
     return tuple(model._meta.concrete_fields)
 
 
+@cache
+def _pk_index(model: type[Model]) -> int:
+    return _fields(model).index(model._meta.pk)
+
+
 def columns(model: type[Model], alias: str) -> str:
     """The SELECT list of every concrete column of `model`, from the table aliased `alias`."""
     qn = connections["default"].ops.quote_name
@@ -50,8 +55,7 @@ def instance(model: type[Model], values, *, using: str = "default") -> Model | N
     """The instance of `model` from its slice of a row; None when it is all NULL (a LEFT JOIN
     that found nothing: the primary key is never NULL in a real row)."""
     values = list(values)
-    pk_index = _fields(model).index(model._meta.pk)
-    if values[pk_index] is None:
+    if values[_pk_index(model)] is None:
         return None
     connection = connections[using]
     for i, (col, converters) in enumerate(_converters(model, connection)):

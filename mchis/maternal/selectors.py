@@ -377,11 +377,6 @@ def record_as_written(*, actor, model, obj, fields, pregnancy: Pregnancy, **extr
 
 
 def grading_rules_fired(*, grading: RiskGrading, values: dict) -> list[dict[str, str]]:
-    """The rules that fired in a grading shown with `values` (see `_fired`)."""
-    return _fired(grading, values)
-
-
-def _fired(grading: RiskGrading, values: dict) -> list[dict[str, str]]:
     """The rules that fired, with colour and label; the L5 ones only when shown."""
     codes = list(values["rules_fired"] or [])
     confidential = values["rules_fired_confidential"]
@@ -414,7 +409,7 @@ def pregnancy_get(*, actor, pregnancy_id, purpose: str, today: date | None = Non
     gradings = []
     for g in children(RiskGrading).order_by("graded_at"):
         view = _view(RiskGrading, g, GRADING_FIELDS, level)
-        view.extra["fired"] = _fired(g, view.values)
+        view.extra["fired"] = grading_rules_fired(grading=g, values=view.values)
         gradings.append(view)
     cases = [_view(HighRiskCase, c, CASE_FIELDS, level) for c in children(HighRiskCase).order_by("opened_at")]
     referrals = [_view(Referral, r, REFERRAL_FIELDS, level) for r in children(Referral).order_by("referred_on")]
@@ -532,7 +527,7 @@ def risk_grading_list(*, actor, pregnancy_id, purpose: str) -> list[RecordView]:
     )
     gradings = {g.pk: g for g in RiskGrading.objects.visible_to(actor).filter(pk__in=[v.id for v in views])}
     for v in views:
-        v.extra["fired"] = _fired(gradings[v.id], v.values)
+        v.extra["fired"] = grading_rules_fired(grading=gradings[v.id], values=v.values)
     return views
 
 

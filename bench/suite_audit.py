@@ -10,6 +10,8 @@ import time
 import uuid
 from datetime import timedelta
 
+from bench.timing import proc_cpu
+
 EVENTS = int(os.environ.get("MCHIS_BENCH_AUDIT_EVENTS", "1000000"))
 WORKERS = 8
 TRANSACTIONS = int(os.environ.get("MCHIS_BENCH_AUDIT_TRANSACTIONS", "300"))
@@ -101,15 +103,24 @@ def suite_audit_verify() -> dict:
     }
 
 
-def _worker(kind: str, audited: bool, n: int, start: multiprocessing.Event, out: multiprocessing.Queue) -> None:
+def _worker(
+    kind: str, audited: bool, n: int, worker: int, start: multiprocessing.Event, out: multiprocessing.Queue
+) -> None:
     """n transactions of one kind: "raw" is one INSERT by SQL (the cheapest write there is);
-    "orm" is the same row written through a Django model, as the services write."""
+    "orm" is the same row written through a Django model; "registration" is a transaction
+    the system really runs, a person registered through `person_register` (validation,
+    encryption, person, link and its audit event; without audit, the service's
+    `audit_record` is replaced by a no-op in this process)."""
     import django
 
     django.setup()
     from django.db import connection, models, transaction
 
     from mchis.audit.services import audit_record
+
+    if kind == "registration":
+        _registrations(audited, n, worker, start, out)
+        return
 
     class BenchWrite(models.Model):
         note = models.TextField()
@@ -122,8 +133,11 @@ def _worker(kind: str, audited: bool, n: int, start: multiprocessing.Event, out:
         def __str__(self) -> str:
             return self.note
 
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     start.wait()
-    began = time.perf_counter()
+    began, cpu, backend_cpu = time.perf_counter(), time.process_time(), proc_cpu(backend)
     for i in range(n):
         note = f"w{os.getpid()}-{i}"
         with transaction.atomic():
@@ -135,25 +149,70 @@ def _worker(kind: str, audited: bool, n: int, start: multiprocessing.Event, out:
                 row_id = BenchWrite.objects.create(note=note).pk
             if audited:
                 audit_record(action="create", object_type="bench.write", object_ids=[str(row_id)], fields=["note"])
-    out.put(time.perf_counter() - began)
+    # Wall time, then the CPU seconds of this worker and of its database backend.
+    out.put((time.perf_counter() - began, time.process_time() - cpu, proc_cpu(backend) - backend_cpu))
     connection.close()
 
 
-def _concurrent_rate(kind: str, audited: bool) -> float:
+def _registrations(audited: bool, n: int, worker: int, start, out) -> None:
+    from datetime import date
+
+    from django.db import connection
+
+    import mchis.people.services as people_services
+    from mchis.accounts.models import User
+    from mchis.people.identifiers import id_make
+
+    if not audited:
+        people_services.audit_record = lambda **kwargs: None
+    clinician = User.objects.select_related("institution").get(username="clinician.thc1")
+    # Numbers no other worker or run uses: a worker's own birth dates, 500 per day.
+    first = date(1980, 1, 1) + timedelta(days=worker * 1000 + (0 if audited else 500))
+    numbers = [
+        id_make(area_code="410122", born=first + timedelta(days=i // 500), sequence=(i % 500) * 2) for i in range(n)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    start.wait()
+    began, cpu, backend_cpu = time.perf_counter(), time.process_time(), proc_cpu(backend)
+    for number in numbers:
+        people_services.person_register(
+            actor=clinician,
+            institution=clinician.institution,
+            document_type="resident_id",
+            document_number=number,
+            name="王秀英",
+            sex=2,
+            birth_date=date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
+            phone="13800138000",
+            address="某县某镇某村",
+        )
+    out.put((time.perf_counter() - began, time.process_time() - cpu, proc_cpu(backend) - backend_cpu))
+    connection.close()
+
+
+def _concurrent_rate(kind: str, audited: bool) -> tuple[float, dict]:
+    """Transactions per second of WORKERS processes, and the CPU microseconds per transaction
+    of the workers (Python) and of their database backends."""
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(kind, audited, TRANSACTIONS, start, out)) for _ in range(WORKERS)]
+    procs = [ctx.Process(target=_worker, args=(kind, audited, TRANSACTIONS, k, start, out)) for k in range(WORKERS)]
     for p in procs:
         p.start()
     time.sleep(3)  # let every worker finish django.setup()
     began = time.perf_counter()
     start.set()
-    for _ in procs:
-        out.get()
+    reports = [out.get() for _ in procs]
     elapsed = time.perf_counter() - began
     for p in procs:
         p.join()
-    return WORKERS * TRANSACTIONS / elapsed
+    total = WORKERS * TRANSACTIONS
+    cpu_us = {
+        "workers": round(sum(r[1] for r in reports) * 1e6 / total),
+        "database_backends": round(sum(r[2] for r in reports) * 1e6 / total),
+    }
+    return total / elapsed, cpu_us
 
 
 def suite_audit_concurrency() -> dict:
@@ -162,17 +221,22 @@ def suite_audit_concurrency() -> dict:
 
     if connection.vendor != "postgresql":
         return {"skipped": "concurrent writers are measured on PostgreSQL (SQLite has one writer at a time)"}
+    from mchis.demo.generator import demo_load, demo_plan
+
     call_command("migrate", verbosity=0)
+    demo_load(demo_plan("small"))  # the institutions and the clinician of the registrations
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE bench_write (id bigserial PRIMARY KEY, note text NOT NULL)")
     connection.close()
     result: dict = {"workers": WORKERS, "transactions_per_worker": TRANSACTIONS, "target": "ratio >= 0.7"}
-    for kind in ("raw", "orm"):
-        plain = _concurrent_rate(kind, audited=False)
-        audited = _concurrent_rate(kind, audited=True)
+    for kind in ("raw", "orm", "registration"):
+        plain, plain_cpu = _concurrent_rate(kind, audited=False)
+        audited, audited_cpu = _concurrent_rate(kind, audited=True)
         result[kind] = {
             "baseline_without_audit_tps": round(plain, 1),
             "with_audit_tps": round(audited, 1),
             "ratio": round(audited / plain, 2),
+            # Where the difference goes: CPU per transaction, without and with the audit event.
+            "cpu_us_per_transaction": {"without_audit": plain_cpu, "with_audit": audited_cpu},
         }
     return result

@@ -34,6 +34,8 @@ import uuid
 from datetime import timedelta
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
+from bench.timing import proc_cpu
+
 PREGNANCIES = int(os.environ.get("MCHIS_BENCH_API_PREGNANCIES", "400"))
 BACKGROUND = int(os.environ.get("MCHIS_BENCH_API_BACKGROUND", "20000"))
 REQUESTS = int(os.environ.get("MCHIS_BENCH_API_REQUESTS", "600"))
@@ -221,16 +223,6 @@ def suite_maternal_api() -> dict:
     }
 
 
-def _proc_cpu(pid) -> float | None:
-    """CPU seconds of a process so far (Linux /proc), None when it is gone or unknown."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def _database_pids() -> list[int]:
     """PostgreSQL's processes that work for this run: the backends of the bench database and
     the WAL writer, checkpointer and background writer (not other databases' backends)."""
@@ -251,8 +243,8 @@ def _cpu_seconds(server_pids: list[int]) -> dict[str, dict]:
     and this process (the clients)."""
     me = os.times()
     return {
-        "server": {pid: _proc_cpu(pid) for pid in server_pids},
-        "database": {pid: _proc_cpu(pid) for pid in _database_pids()},
+        "server": {pid: proc_cpu(pid) for pid in server_pids},
+        "database": {pid: proc_cpu(pid) for pid in _database_pids()},
         "clients": {"self": me.user + me.system},
     }
 

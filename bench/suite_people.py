@@ -33,8 +33,9 @@ def _populate(n: int) -> list[tuple[str, str]]:
         persons, links = [], []
         for i in range(made, min(n, made + BATCH)):
             a = clinicians[i % len(clinicians)]
-            born = start + timedelta(days=i // 1000)
-            number = id_make(area_code="410121", born=born, sequence=(i % 1000) // 2 * 2)
+            # 500 women per birth date (even sequence numbers: female), every number once.
+            born = start + timedelta(days=i // 500)
+            number = id_make(area_code="410121", born=born, sequence=(i % 500) * 2)
             p = Person(
                 document_type="resident_id",
                 document_number=number,

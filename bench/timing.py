@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -26,3 +27,13 @@ def timed(fn: Callable[[], object], *, repeat: int, warmup: int = 50) -> dict:
 
 def versus(measured: dict, baseline: dict) -> dict:
     return {**measured, "ratio_p50_to_baseline": round(measured["p50_ms"] / baseline["p50_ms"], 2)}
+
+
+def proc_cpu(pid) -> float | None:
+    """CPU seconds of a process so far (Linux /proc), None when it is gone or unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None

@@ -55,6 +55,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def clean_text(value: object, max_length: int) -> str:
     text = "" if value is None else str(value)
+    if text.isprintable():  # no control character (the common case: skip the regex)
+        return text[:max_length]
     return _CONTROL.sub(" ", text)[:max_length]
 
 

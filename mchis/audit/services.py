@@ -80,6 +80,7 @@ from mchis.audit.integrity import (
 )
 from mchis.audit.models import AuditAction, AuditEvent, AuditObjectRef, AuditOutcome, AuditSeal
 from mchis.crypto.keyring import keyring
+from mchis.ops import rows
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,21 @@ def _text_values(event: AuditEvent) -> tuple[str, ...]:
     return tuple(values)
 
 
+# The MAC function of the current (suite, key): building one costs more than a MAC (the padded
+# key's hash states), and every request writes events.
+_mac_last: tuple[str, bytes, object] | None = None
+
+
+def _mac_for(suite: str, key: bytes):
+    global _mac_last
+    last = _mac_last
+    if last is None or last[0] != suite or last[1] != key:
+        last = _mac_last = (suite, key, mac_function(suite, key))
+    return last[2]
+
+
 def event_mac(event: AuditEvent) -> str:
-    return mac_function(event.suite, keyring().audit_mac_key)(event_message(_text_values(event))).hex()
+    return _mac_for(event.suite, keyring().audit_mac_key)(event_message(_text_values(event))).hex()
 
 
 def _clean_ids(object_ids: Sequence[str]) -> list[str]:
@@ -162,7 +176,7 @@ def audit_ids_forget() -> None:
     connection._mchis_audit_ids = None
 
 
-def _event_id_next() -> int:
+def _event_id_next(connection=connection) -> int:
     table = AuditEvent._meta.db_table
     if connection.vendor == "postgresql":
         block = getattr(connection, "_mchis_audit_ids", None)
@@ -195,36 +209,37 @@ def _event_id_next() -> int:
 
 
 _EVENT_COLUMNS = [f.column for f in AuditEvent._meta.concrete_fields]
+# The write path builds the row as a tuple in column order: the canonical fields, then the MAC.
+assert [f.attname for f in AuditEvent._meta.concrete_fields] == [*EVENT_FIELDS, "mac"], "audit columns moved"
+_AT, _TYPE = _EVENT_COLUMNS.index("at"), _EVENT_COLUMNS.index("object_type")
+_EVENT_INSERT = (
+    f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608 (names from the model)
+    f"VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))})"
+)
+_REFS_INSERT_PG = (
+    # Rows in the order of the ids, so the index rows' ids follow the event's list.
+    f"WITH e AS ({_EVENT_INSERT} RETURNING id) "  # noqa: S608 (names from the models)
+    f"INSERT INTO {AuditObjectRef._meta.db_table} (event_id, object_type, object_id) "
+    "SELECT e.id, %s, u.oid FROM e, unnest(%s::text[]) WITH ORDINALITY AS u(oid, n) ORDER BY u.n"
+)
+_REFS_INSERT = f"INSERT INTO {AuditObjectRef._meta.db_table} (event_id, object_type, object_id) VALUES (%s, %s, %s)"  # noqa: S608
 
 
-def _event_insert(event: AuditEvent, ids: list[str]) -> None:
-    """INSERT the event and its object index rows: one statement on PostgreSQL.
+def _event_insert(row: list, ids: list[str], connection=connection) -> None:
+    """INSERT the event row (column order) and its object index rows: one statement on PostgreSQL.
 
     Hand-written rather than save() + bulk_create(): this runs for every request and
     every write, and it saves a round trip and most of the ORM's per-row work.
     """
-    events, refs = AuditEvent._meta.db_table, AuditObjectRef._meta.db_table
-    values = [getattr(event, f.attname) for f in AuditEvent._meta.concrete_fields]
-    values[_EVENT_COLUMNS.index("at")] = connection.ops.adapt_datetimefield_value(event.at)
-    columns, marks = ", ".join(_EVENT_COLUMNS), ", ".join(["%s"] * len(values))
-    insert = f"INSERT INTO {events} ({columns}) VALUES ({marks})"  # noqa: S608 (names from the model)
-    with connection.cursor() as cursor:
-        if ids and connection.vendor == "postgresql":
-            # Rows in the order of the ids, so the index rows' ids follow the event's list.
-            cursor.execute(
-                f"WITH e AS ({insert} RETURNING id) INSERT INTO {refs} (event_id, object_type, object_id) "  # noqa: S608
-                "SELECT e.id, %s, u.oid FROM e, unnest(%s::text[]) WITH ORDINALITY AS u(oid, n) ORDER BY u.n",
-                [*values, event.object_type, ids],
-            )
-        else:
-            cursor.execute(insert, values)
-            if ids:
-                cursor.executemany(
-                    f"INSERT INTO {refs} (event_id, object_type, object_id) VALUES (%s, %s, %s)",  # noqa: S608
-                    [(event.id, event.object_type, oid) for oid in ids],
-                )
-    event._state.adding = False
-    event._state.db = connection.alias
+    values = list(row)
+    values[_AT] = connection.ops.adapt_datetimefield_value(row[_AT])
+    cursor = rows.cursor(connection)
+    if ids and connection.vendor == "postgresql":
+        cursor.execute(_REFS_INSERT_PG, [*values, row[_TYPE], ids])
+    else:
+        cursor.execute(_EVENT_INSERT, values)
+        if ids:
+            cursor.executemany(_REFS_INSERT, [(row[0], row[_TYPE], oid) for oid in ids])
 
 
 # Django builds `Choices.values` as a new list on every access; every event checks both.
@@ -267,41 +282,67 @@ def _event_write(
         institution_id = getattr(user, "institution_id", None)
     else:
         institution_id = getattr(institution, "pk", institution)
+    actor_id = user.pk if user is not None else None
     ring = keyring()
-    event = AuditEvent(
-        at=timezone.now(),
-        suite=ring.active.suite.name,
-        actor_id=user.pk if user is not None else None,
-        actor_username=clean_text(user.get_username() if user is not None else actor_username, 150),
-        institution_id=institution_id,
-        action=action,
-        outcome=outcome,
-        object_type=object_type,
-        object_ids=" ".join(ids),
-        field_names=" ".join(names),
-        purpose=clean_text(purpose, 100),
-        reason=clean_text(reason, 1000),
-        source_ip=clean_text(ctx.source_ip, 45),
-        request_id=clean_text(ctx.request_id, 64),
-        path=clean_text(ctx.path, 300),
-        user_agent=clean_text(ctx.user_agent, 200),
-        extra=_extra_text(extra),
-    )
-    # savepoint=False: inside the caller's transaction this adds nothing, and a failure here
-    # dooms the caller's transaction, so no action commits without its audit row. In
-    # autocommit it opens a transaction of its own, which on SQLite holds the write lock
-    # from the id lookup to the INSERT.
-    alone = not transaction.get_connection().in_atomic_block
-    with transaction.atomic(savepoint=False):
-        if alone and action == AuditAction.READ:
-            _read_commit_mode(transaction.get_connection())
-        event.id = _event_id_next()
-        event.mac = event_mac(event)
-        _event_insert(event, ids)
+    suite = ring.active.suite.name
+    at = timezone.now()
+    # The row in column order (EVENT_FIELDS, then the MAC); the id is drawn below.
+    row = [
+        None,
+        at,
+        suite,
+        actor_id,
+        clean_text(user.get_username() if user is not None else actor_username, 150),
+        institution_id,
+        action,
+        outcome,
+        object_type,
+        " ".join(ids),
+        " ".join(names),
+        clean_text(purpose, 100),
+        clean_text(reason, 1000),
+        clean_text(ctx.source_ip, 45),
+        clean_text(ctx.request_id, 64),
+        clean_text(ctx.path, 300),
+        clean_text(ctx.user_agent, 200),
+        _extra_text(extra),
+        "",
+    ]
+    # (The connection itself, not the `django.db.connection` proxy: each attribute read
+    # through the proxy costs a context-local lookup.)
+    conn = transaction.get_connection()
+    mac = _mac_for(suite, ring.audit_mac_key)
+    if conn.in_atomic_block:
+        # What atomic(savepoint=False) would do, without its bookkeeping: a failure dooms the
+        # caller's transaction, so no action commits without its audit row.
+        try:
+            _event_finish(row, ids, at, mac, conn)
+        except BaseException:
+            conn.needs_rollback = True
+            raise
+    else:
+        # Alone: a transaction of its own (on SQLite it holds the write lock from the id
+        # lookup to the INSERT).
+        with transaction.atomic():
+            if action == AuditAction.READ:
+                _read_commit_mode(conn)
+            _event_finish(row, ids, at, mac, conn)
+    event = AuditEvent(*row)
+    event._state.adding = False
+    event._state.db = conn.alias
     ctx.events += 1
     if action == AuditAction.DENY:
         ctx.denial_recorded = True
     return event
+
+
+def _event_finish(row: list, ids: list[str], at, mac, connection) -> None:
+    """Draw the id, MAC the canonical text and INSERT: inside the event's transaction."""
+    row[0] = _event_id_next(connection)
+    text = [str(v) if v is not None else "" for v in row[:-1]]
+    text[_AT] = time_text(at)
+    row[-1] = mac(event_message(text)).hex()
+    _event_insert(row, ids, connection)
 
 
 def _read_commit_mode(connection) -> None:

@@ -66,6 +66,16 @@ class Person(models.Model):
         verbose_name_plural = _("persons")
         default_manager_name = "objects"
         base_manager_name = "unscoped"
+        constraints = [
+            # One registration per document number per county (P20: the woman registered
+            # anywhere in the county is found, not duplicated): the database refuses a second
+            # one, which lets registration skip the lookup in the common case (services).
+            models.UniqueConstraint(
+                fields=["county_path", "document_number_bidx"],
+                condition=models.Q(document_number_bidx__isnull=False),
+                name="person_number_once_per_county",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"person {self.pk}"

@@ -61,10 +61,14 @@ class PersonPolicy(ResourcePolicy):
     def granted(self, actor, obj: Person) -> bool:
         return BreakGlassGrant.objects.filter(actor=actor, person=obj, expires_at__gt=timezone.now()).exists()
 
+    def match_counties(self, actor) -> set[str]:
+        """The counties (region paths) the actor registers persons in."""
+        return {county_path_of(r.institution_path) for r in actor_reaches(actor) if r.role in WRITER_ROLES}
+
     def filter_match(self, actor, queryset):
         """Registration looks for the same person in the counties the actor registers in, so a
         woman registered anywhere in the county is found, not duplicated (then linked)."""
-        counties = {county_path_of(r.institution_path) for r in actor_reaches(actor) if r.role in WRITER_ROLES}
+        counties = self.match_counties(actor)
         return queryset.filter(county_path__in=counties) if counties else queryset.none()
 
     def filter_break_glass(self, actor, queryset):

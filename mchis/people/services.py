@@ -7,13 +7,15 @@ import uuid
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mchis.access.errors import NotAllowed, RecordNotFound, StaleVersion
 from mchis.audit.services import audit_denied, audit_record
 from mchis.crypto.fields import blind_lookup, blind_values
+from mchis.crypto.keyring import keyring
+from mchis.ops import rows
 from mchis.orgs.models import Institution, county_path_of
 from mchis.people.identifiers import id_normalise, id_problem, id_sex, phone_normalise, phone_problem
 from mchis.people.models import FIRST, DocumentType, Person, PersonLink, Sex
@@ -21,7 +23,13 @@ from mchis.people.policy import PersonPolicy
 
 # Children may be registered before they have any document (DOMAIN "People, identifiers").
 NO_DOCUMENT_MAX_AGE_YEARS = 18
+# Django builds `Choices.values` as a new list on every access.
+_DOCUMENT_TYPES, _SEXES = frozenset(DocumentType.values), frozenset(Sex.values)
 PERSON_FIELDS = ["document_type", "document_number", "name", "sex", "birth_date", "phone", "address"]
+
+
+def _duplicate_number() -> str:
+    return _("another person in the county has this document number")
 
 
 def _years_between(born: date, today: date) -> int:
@@ -35,7 +43,7 @@ def person_validate(
     errors: dict[str, list[str]] = {}
     today = timezone.localdate()
     number = id_normalise(document_number) if document_number else ""
-    if document_type not in DocumentType.values:
+    if document_type not in _DOCUMENT_TYPES:
         errors["document_type"] = [_("unknown document type")]
     elif document_type == DocumentType.NONE:
         if number:
@@ -52,7 +60,7 @@ def person_validate(
         errors["name"] = [_("the name is required")]
     elif len(name.strip()) > 50:
         errors["name"] = [_("the name is at most 50 characters")]
-    if sex not in Sex.values:
+    if sex not in _SEXES:
         errors["sex"] = [_("sex is a GB/T 2261.1 code: 0, 1, 2 or 9")]
     if birth_date is None:
         errors["birth_date"] = [_("the birth date is required")]
@@ -134,37 +142,46 @@ def _serialise_registration(*, county_path: str, number: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-def _person_register(*, actor, institution: Institution, values: dict) -> tuple[Person, bool]:
-    if values["document_number"]:
-        _serialise_registration(county_path=county_path_of(institution.region_path), number=values["document_number"])
-        matches = Person.objects.visible_lookup(
-            actor,
-            action="match",
-            field="document_number_bidx",
-            values=blind_values(Person, "document_number_bidx", values["document_number"]),
-            **FIRST,
-        )
-        existing = matches[0] if matches else None
-        if existing is not None:
-            if _link(person=existing, institution=institution, actor=actor):
-                audit_record(
-                    action="update",
-                    actor=actor,
-                    object_type="people.person",
-                    object_ids=[str(existing.pk)],
-                    fields=["links"],
-                    reason="registered again: linked to the registering institution",
-                    institution=institution,
-                )
-            return existing, False
-    person = Person(
-        **values,
-        county_path=county_path_of(institution.region_path),
-        registered_by=institution,
+def _registered(actor, number: str) -> Person | None:
+    """The person already registered with this number in the actor's counties, if any."""
+    matches = Person.objects.visible_lookup(
+        actor,
+        action="match",
+        field="document_number_bidx",
+        values=blind_values(Person, "document_number_bidx", number),
+        **FIRST,
     )
-    person.save()
-    PersonLink.objects.create(
-        person=person, institution=institution, institution_region_path=institution.region_path, created_by=actor
+    return matches[0] if matches else None
+
+
+def _person_register(*, actor, institution: Institution, values: dict) -> tuple[Person, bool]:
+    """Find, or insert (person, link, audit event).
+
+    The unique constraint on (county, number index) lets the database find a duplicate: in
+    the common case (the actor registers in this one county, and no key rotation is under
+    way) the person is inserted straight away, and only when the database refuses the row
+    is the registered one looked up. Otherwise (an actor who registers in several counties,
+    or during `keys rotate`, when one number has two indexes) the lookup comes first, under
+    a lock on the number.
+    """
+    county = county_path_of(institution.region_path)
+    number = values["document_number"]
+    if number and (keyring().rotating_from or PersonPolicy().match_counties(actor) != {county}):
+        _serialise_registration(county_path=county, number=number)
+        existing = _registered(actor, number)
+        if existing is not None:
+            return _link_existing(actor=actor, person=existing, institution=institution), False
+    person = Person(**values, county_path=county, registered_by=institution)
+    if not rows.insert(person, skip_conflicts=True):
+        # Registered meanwhile (on PostgreSQL the INSERT waited for that transaction to commit).
+        existing = _registered(actor, number)
+        if existing is None:
+            raise RuntimeError("a person insert conflicted but no registration with its number is visible")
+        return _link_existing(actor=actor, person=existing, institution=institution), False
+    rows.insert(
+        PersonLink(
+            person=person, institution=institution, institution_region_path=institution.region_path, created_by=actor
+        )
     )
     audit_record(
         action="create",
@@ -175,6 +192,20 @@ def _person_register(*, actor, institution: Institution, values: dict) -> tuple[
         institution=institution,
     )
     return person, True
+
+
+def _link_existing(*, actor, person: Person, institution: Institution) -> Person:
+    if _link(person=person, institution=institution, actor=actor):
+        audit_record(
+            action="update",
+            actor=actor,
+            object_type="people.person",
+            object_ids=[str(person.pk)],
+            fields=["links"],
+            reason="registered again: linked to the registering institution",
+            institution=institution,
+        )
+    return person
 
 
 def person_update(
@@ -244,10 +275,14 @@ def _person_update(*, actor, person: Person, changes: dict) -> Person:
             .exists()
         )
         if duplicate:
-            raise ValidationError({"document_number": [_("another person in the county has this document number")]})
+            raise ValidationError({"document_number": [_duplicate_number()]})
     for f in changed:
         setattr(person, f, values[f])
     person.version += 1
-    person.save()
+    try:
+        person.save()
+    except IntegrityError as exc:
+        # The same number registered by another transaction since the check above.
+        raise ValidationError({"document_number": [_duplicate_number()]}) from exc
     audit_record(action="update", actor=actor, object_type="people.person", object_ids=[str(person.pk)], fields=changed)
     return person

@@ -34,7 +34,7 @@ def with_id():
 
     def _with_id(event_id: int, **kwargs):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(services, "_event_id_next", lambda: event_id)
+            mp.setattr(services, "_event_id_next", lambda connection=None: event_id)
             event = audit_record(**{"action": "read", "object_type": "people.person", "object_ids": ["x"], **kwargs})
         if connection.vendor == "postgresql":
             # The sequence must not hand out that id again (SQLite's max(id) + 1 cannot).

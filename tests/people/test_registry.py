@@ -1,13 +1,17 @@
 """The person registry: validation, dedupe within a county, blind-index lookups (P2, P20)."""
 
+import shutil
 from datetime import date, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.test import override_settings
 
 from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.access.policy import WITHHELD
+from mchis.crypto.keyring import keyring, keyring_reset, keys_begin_rotation, keys_path
+from mchis.ops import rows
 from mchis.people.identifiers import id_make
 from mchis.people.models import Person, PersonLink
 from mchis.people.selectors import person_find_by_document, person_find_by_phone, person_get
@@ -192,3 +196,49 @@ def test_updating_by_id_out_of_reach_is_not_found(actors, persons):
         person_update(actor=actors["clinician.thc1"], person_id=persons["P_a"].pk, phone="13911112222")
     with pytest.raises(RecordNotFound):
         person_update(actor=actors["clinician.thc1"], person_id="not-a-uuid", phone="13911112222")
+
+
+def test_the_database_itself_refuses_a_second_record_of_a_number_in_a_county(actors, before):
+    """P20: the unique constraint behind registration's fast path, whatever code writes."""
+    first, _ = register(actors["clinician.thc1"])
+    twin = Person(
+        document_type="resident_id",
+        document_number=id_make(area_code="410121", born=date(1995, 2, 3), sequence=88),
+        name="王秀英",
+        sex=2,
+        birth_date=date(1995, 2, 3),
+        county_path=first.county_path,
+        registered_by_id=first.registered_by_id,
+    )
+    assert rows.insert(twin, skip_conflicts=True) is False
+    assert person_count() == before + 1
+    with pytest.raises(IntegrityError), transaction.atomic():
+        twin.save(force_insert=True)
+
+
+@pytest.fixture
+def begin_rotation(tmp_path):
+    """Begins `keys rotate` on a copy of the tests' key file: a new active key, the old one still
+    indexing the rows not rotated yet, so one number has two index values."""
+    copy = tmp_path / "keys.json"
+    shutil.copy(keys_path(), copy)
+    copy.chmod(0o600)
+    with override_settings(MCHIS_KEYS_FILE=str(copy)):
+
+        def begin():
+            keys_begin_rotation(copy)
+            keyring_reset()
+            assert keyring().rotating_from is not None
+
+        yield begin
+    keyring_reset()
+
+
+def test_during_a_key_rotation_she_is_found_by_her_number_indexed_under_the_old_key(actors, before, begin_rotation):
+    first, _ = register(actors["clinician.thc1"])
+    begin_rotation()
+    # Her row still carries the old key's index: the unique constraint cannot see her, the lookup must.
+    again, created = register(actors["clinician.mch"])
+    assert not created and again.pk == first.pk
+    assert person_count() == before + 1
+    assert PersonLink.objects.filter(person=first, institution=actors["clinician.mch"].institution).exists()

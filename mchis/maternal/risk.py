@@ -50,6 +50,8 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from mchis.access.levels import Level
+from mchis.audit.models import AuditAction
+from mchis.audit.services import audit_record
 from mchis.maternal.models import (
     COLOUR_RANK,
     InfectionResult,
@@ -512,19 +514,70 @@ def risk_table_install(
     rules: Sequence[Mapping[str, Any]],
     source: str = "",
     activate: bool = True,
+    extra: dict | None = None,
 ) -> RiskRuleTable:
     """Install a new version of the rule table (a deployment's own, or a later national one).
 
     Versions are never edited in place: gradings name the version they were made with. Run by
-    an administrator's command or a migration, never from a request.
+    an administrator's command (`mchis risk-table install`), never from a request. One
+    transaction, audited (`extra`: who ran it, e.g. the operating-system account).
     """
-    if not version or RiskRuleTable.objects.filter(version=version).exists():
-        raise ValidationError({"version": [_("a new, unused version name is required")]})
+    if not version or len(version) > 32 or RiskRuleTable.objects.filter(version=version).exists():
+        raise ValidationError({"version": [_("a new, unused version name of at most 32 characters is required")]})
+    if not (name or "").strip():
+        raise ValidationError({"name": [_("the table needs a name")]})
     cleaned = rules_validate(rules)
-    if activate:
-        RiskRuleTable.objects.filter(is_active=True).update(is_active=False)
-    table = RiskRuleTable.objects.create(
-        version=version, name=name, source=source, effective_from=effective_from, is_active=activate
-    )
-    RiskRule.objects.bulk_create(RiskRule(table=table, position=i, **r) for i, r in enumerate(cleaned))
+    if not cleaned:
+        raise ValidationError({"rules": [_("a table needs at least one rule")]})
+    with transaction.atomic():
+        if activate:
+            RiskRuleTable.objects.filter(is_active=True).update(is_active=False)
+        table = RiskRuleTable.objects.create(
+            version=version, name=name.strip(), source=source, effective_from=effective_from, is_active=activate
+        )
+        RiskRule.objects.bulk_create(RiskRule(table=table, position=i, **r) for i, r in enumerate(cleaned))
+        audit_record(
+            action=AuditAction.CREATE,
+            object_type="maternal.riskruletable",
+            object_ids=[str(table.pk)],
+            fields=["version", "rules", "is_active"],
+            reason=f"risk rule table {version} installed{' and activated' if activate else ''}",
+            extra={**(extra or {}), "version": version, "rules": len(cleaned)},
+        )
     return table
+
+
+def risk_table_activate(*, version: str, extra: dict | None = None) -> RiskRuleTable:
+    """Make an installed version the one new gradings use (going back to an earlier table
+    included). Audited."""
+    table = RiskRuleTable.objects.filter(version=version).first()
+    if table is None:
+        raise ValidationError({"version": [_("no installed table has this version")]})
+    with transaction.atomic():
+        RiskRuleTable.objects.filter(is_active=True).exclude(pk=table.pk).update(is_active=False)
+        RiskRuleTable.objects.filter(pk=table.pk).update(is_active=True)
+        audit_record(
+            action=AuditAction.UPDATE,
+            object_type="maternal.riskruletable",
+            object_ids=[str(table.pk)],
+            fields=["is_active"],
+            reason=f"risk rule table {version} activated",
+            extra={**(extra or {}), "version": version},
+        )
+    table.refresh_from_db()
+    return table
+
+
+def risk_table_rules(table: RiskRuleTable) -> list[dict[str, Any]]:
+    """The table's rules in the form `risk_table_install` takes (to export, edit, install anew)."""
+    return [
+        {
+            "code": r.code,
+            "colour": r.colour,
+            "section": r.section,
+            "label_zh": r.label_zh,
+            "label_en": r.label_en,
+            "predicate": r.predicate,
+        }
+        for r in table.rules.order_by("position")
+    ]

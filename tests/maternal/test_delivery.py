@@ -63,7 +63,13 @@ def test_a_live_born_baby_becomes_a_child_linked_to_the_mother(actors, term, tod
     assert (child.sex, child.birth_date) == (2, today - timedelta(days=1))
     assert child.name == "王秀英之女" and child.address == "安平县某镇某村3号"
     (baby,) = result.babies
-    assert (baby.child_id, baby.birth_weight_g, baby.apgar_1, baby.apgar_5) == (child.pk, 3200, 9, 10)
+    assert (baby.child_id, baby.birth_weight_g, baby.length_cm, baby.apgar_1, baby.apgar_5) == (
+        child.pk,
+        3200,
+        50,
+        9,
+        10,
+    )
     # The link to the mother: the baby's record in her delivery.
     mother = DeliveryBaby.objects.visible_to(clinician).get(child=child).delivery.pregnancy.person_id
     assert mother == term.person_id

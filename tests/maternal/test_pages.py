@@ -7,8 +7,10 @@ from datetime import date, timedelta
 
 import pytest
 
+from mchis.audit.models import AuditEvent
 from mchis.maternal.models import AntenatalVisit, Pregnancy
-from mchis.maternal.services import transfer_request, visit_record
+from mchis.maternal.services import risk_grade, transfer_request, visit_record
+from tests.access.test_matrix import ROUTES
 
 pytestmark = pytest.mark.django_db
 
@@ -276,3 +278,34 @@ def test_the_high_risk_worklist_filters_by_colour(login, actors, register):
     assert "孙*玲" in light(client.get("/maternal/?list=high_risk"))
     assert "孙*玲" in light(client.get("/maternal/?list=high_risk&colour=orange"))
     assert "孙*玲" not in light(client.get("/maternal/?list=high_risk&colour=red"))
+
+
+def test_her_own_page_is_an_audited_read_of_her_identity(login, episode):
+    """P10: the full identity is shown on her page only, and that read is in the trail."""
+    reads = AuditEvent.objects.filter(action="read", object_type="people.person")
+    before = reads.count()
+    light(login("clinician.thc1").get(f"/maternal/{episode.pk}/"))
+    event = reads.order_by("-id").first()
+    assert reads.count() == before + 1
+    assert event.object_id_list == [str(episode.person_id)] and "name" in event.field_name_list
+    assert event.actor.username == "clinician.thc1" and event.path == f"/maternal/{episode.pk}/"
+
+
+def test_purple_shows_beside_the_colour(login, actors, episode):
+    risk_grade(
+        actor=actors["clinician.thc1"], pregnancy_id=episode.pk, colour="orange", purple=True, reason="转诊单：梅毒阳性"
+    )
+    html = light(login("clinician.thc1").get(f"/maternal/{episode.pk}/"))
+    assert re.search(r'<span class="risk risk-orange">[^<]+</span> <span class="risk risk-purple">', html)
+
+
+def test_nothing_here_downloads_data(login, episode):
+    """Export goes through the approval workflow (P21, a later issue): no maternal page or API
+    route offers a file, and the lists answer as pages."""
+    words = ("export", "download", "csv", "xls")
+    assert not [r for r, _name in ROUTES if ("maternal" in r or "pregnanc" in r) and any(w in r for w in words)]
+    client = login("clinician.thc1")
+    for path in ["/maternal/", "/maternal/?list=overdue", f"/maternal/{episode.pk}/"]:
+        response = client.get(path)
+        assert response.status_code == 200 and "Content-Disposition" not in response
+        assert response["Content-Type"].startswith("text/html")

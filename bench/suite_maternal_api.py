@@ -9,8 +9,9 @@ matrix, Bearer authentication with its lookup, the call audit) on it, one reques
 Requests are real HTTP over loopback from a machine client of the first township health
 centre, each POST with its own `Idempotency-Key`, as a facility system sends them.
 
-Data: the small demo, `MCHIS_BENCH_API_BACKGROUND` episodes (default 20,000) inserted in bulk
-across the province's institutions (as `suite_maternal` does), and `MCHIS_BENCH_API_PREGNANCIES`
+Data: the province-size demo (`MCHIS_BENCH_API_DEMO`, default `province`; `small` for a quick
+run), `MCHIS_BENCH_API_BACKGROUND` episodes (default 1,000,000, the issue's size) inserted in
+bulk across its institutions (as `suite_maternal` does), and `MCHIS_BENCH_API_PREGNANCIES`
 (default 400) episodes registered at the client's institution through the service. Concurrent
 clients submit to different episodes (a visit locks its episode).
 
@@ -37,7 +38,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from bench.timing import proc_cpu
 
 PREGNANCIES = int(os.environ.get("MCHIS_BENCH_API_PREGNANCIES", "400"))
-BACKGROUND = int(os.environ.get("MCHIS_BENCH_API_BACKGROUND", "20000"))
+BACKGROUND = int(os.environ.get("MCHIS_BENCH_API_BACKGROUND", "1000000"))
+DEMO = os.environ.get("MCHIS_BENCH_API_DEMO", "province")
 REQUESTS = int(os.environ.get("MCHIS_BENCH_API_REQUESTS", "600"))
 WORKERS = int(os.environ.get("MCHIS_BENCH_API_WORKERS", "4"))
 CLIENTS = 8
@@ -97,7 +99,7 @@ def suite_maternal_api() -> dict:
 
     call_command("migrate", verbosity=0)
     t0 = time.perf_counter()
-    demo_load(demo_plan("small"))
+    demo_load(demo_plan(DEMO))
     background = _populate(BACKGROUND) if BACKGROUND else {}
     clinician = User.objects.get(username="clinician.thc1")
     institution = clinician.institution

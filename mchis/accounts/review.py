@@ -8,7 +8,8 @@
 * unusual role: a role held at a kind or level of institution it does not belong to
   (`roles.ROLE_INSTITUTION_KINDS`, `ROLE_MIN_LEVELS`: data imported or granted before a rule
   existed), or a combination separation of duties forbids (P19);
-* agreement not accepted: the current security agreement of the account's institution (P18).
+* agreement not accepted: the current security agreement of the account's institution (P18),
+  or none published by the institution at all.
 
 Only active accounts are reviewed: a disabled one is already out of reach. The page shows a
 security administrator their jurisdiction and lets them disable an account from it;
@@ -202,6 +203,9 @@ def access_review(
                 _("version %(version)d published on %(date)s not accepted")
                 % {"version": user.agreement_version, "date": _day(user.agreement_published)},
             )
+        elif user.institution_id is not None and user.agreement_id is None:
+            # P18 is not in force there: with nothing published, nothing holds the account.
+            add(FindingKind.AGREEMENT, user, _("the institution has published no security agreement"))
     order = {kind: i for i, kind in enumerate(FindingKind.values)}
     findings.sort(key=lambda f: order[f.kind])  # stable: within a kind, the users' order
     return findings

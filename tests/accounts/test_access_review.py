@@ -11,7 +11,15 @@ from django.utils import timezone
 
 from mchis.access.errors import RecordNotFound
 from mchis.accounts.agreements import agreement_accept, agreement_current
-from mchis.accounts.models import DisabledReason, ElectronicKey, KeyState, RoleAssignment, User, UserSession
+from mchis.accounts.models import (
+    DisabledReason,
+    ElectronicKey,
+    KeyState,
+    RoleAssignment,
+    SecurityAgreement,
+    User,
+    UserSession,
+)
 from mchis.accounts.review import FindingKind, access_review, account_disable
 from mchis.accounts.roles import Role
 from mchis.audit.models import AuditEvent
@@ -119,6 +127,13 @@ def test_the_current_agreement_not_accepted(users):
     assert "version 1" in found(FindingKind.AGREEMENT, "clinician.thc1")[0]
     agreement_accept(user=clinician, agreement_id=agreement_current(institution=clinician.institution).pk, ip=None)
     assert not found(FindingKind.AGREEMENT, "clinician.thc1")
+
+
+def test_an_institution_without_an_agreement_is_a_finding_for_its_users(users):
+    """P18 holds nobody where nothing was published: the review shows it."""
+    clinician = users["clinician.thc1"]
+    SecurityAgreement.objects.filter(institution=clinician.institution).delete()
+    assert found(FindingKind.AGREEMENT, "clinician.thc1") == ["the institution has published no security agreement"]
 
 
 def test_disabled_accounts_are_not_reviewed(users):

@@ -10,7 +10,11 @@ ADDR   ?= 127.0.0.1:8000
 PO     := $(wildcard mchis/locale/*/LC_MESSAGES/django.po)
 MO     := $(PO:.po=.mo)
 
-.PHONY: run test lint bench setup setup-dev messages browser clean
+# The versions in the lock's own venv: a new pip or setuptools never arrives unannounced.
+PIP_VERSION        := 26.3
+SETUPTOOLS_VERSION := 84.2.1
+
+.PHONY: run test lint bench setup setup-dev messages gettext browser clean
 
 run: setup
 	$(MCHIS) keys init
@@ -37,7 +41,7 @@ setup-dev: setup $(VENV)/.deps-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip setuptools
+	$(BIN)/pip install -q pip==$(PIP_VERSION) setuptools==$(SETUPTOOLS_VERSION)
 
 $(VENV)/.deps: $(BIN)/python requirements.lock pyproject.toml
 	$(BIN)/pip install -q -r requirements.lock
@@ -52,8 +56,16 @@ node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-%.mo: %.po $(VENV)/.deps
+%.mo: %.po $(VENV)/.deps | gettext
 	cd mchis && ../$(MCHIS) compilemessages -v 0
+
+# compilemessages runs GNU gettext's msgfmt, which a fresh Debian lacks: install Debian's
+# gettext package when msgfmt is missing (as `browser` does for chromium).
+gettext:
+	@command -v msgfmt >/dev/null 2>&1 || { \
+	  echo "Installing Debian's gettext (msgfmt) to compile the translations"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get install -y -q gettext >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q gettext >/dev/null; }; }
 
 # Browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
 browser:

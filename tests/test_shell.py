@@ -83,7 +83,41 @@ def test_english_is_one_click_away(login):
     response = client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     assert response.status_code == 302
     html = client.get("/").content.decode()
-    assert 'lang="en"' in html and "MCH information system" in html and "Log out" in html
+    assert '<html lang="en">' in html and "MCH information system" in html and "Log out" in html
+
+
+def test_pages_are_chinese_whatever_language_the_browser_prefers(demo):
+    # The project's rule: Chinese by default; only the user's own choice (the switch) changes it.
+    response = Client().get("/accounts/login/", headers={"Accept-Language": "en-US,en;q=0.9"})
+    html = response.content.decode()
+    assert '<html lang="zh-hans">' in html and "登录" in html
+    assert response.headers["Content-Language"] == "zh-hans"
+
+
+def test_the_switch_wins_over_the_browsers_preference(demo):
+    client = Client()
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
+    assert response.status_code == 302
+    html = client.get("/accounts/login/", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).content.decode()
+    assert '<html lang="en">' in html and "Log in" in html
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/accounts/login/"})
+    html = client.get("/accounts/login/", headers={"Accept-Language": "en"}).content.decode()
+    assert '<html lang="zh-hans">' in html
+
+
+def test_an_unknown_language_in_the_cookie_falls_back_to_chinese(demo):
+    client = Client()
+    client.cookies["mchis_language"] = "fr"
+    html = client.get("/accounts/login/", headers={"Accept-Language": "en"}).content.decode()
+    assert '<html lang="zh-hans">' in html
+
+
+def test_api_clients_choose_their_language_with_accept_language(login):
+    # Machine clients have no switch: the API follows Accept-Language (Chinese by default).
+    client = login("info.mch")
+    client.cookies.pop("mchis_language", None)
+    assert client.get("/api/v1/").headers["Content-Language"] == "zh-hans"
+    assert client.get("/api/v1/", headers={"Accept-Language": "en"}).headers["Content-Language"] == "en"
 
 
 def test_logout_needs_a_post(login):
@@ -127,3 +161,6 @@ def test_openapi_schema_and_docs_are_served_locally(login):
     assert not re.search(r'(src|href)="(https?:)?//', docs)
     script = client.get("/api/v1/docs/?script=").content.decode()
     assert "SwaggerUIBundle" in script and "//cdn" not in script
+    # The strict CSP: no inline style or script on the page, no online validator badge.
+    assert "<style" not in docs and not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", docs)
+    assert '"validatorUrl": null' in script

@@ -1,4 +1,48 @@
-from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.conf import settings
+from django.middleware.locale import LocaleMiddleware
+from django.utils import translation
+from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
+
+# Machine clients have no language switch; under this prefix they ask with Accept-Language.
+API_PATH_PREFIX = "/api/"
+
+
+def language_chosen(request) -> str | None:
+    """The language the user picked with the switch (Django's set_language view sets the
+    cookie), if it is one the system offers."""
+    code = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    if not code:
+        return None
+    try:
+        return translation.get_supported_language_variant(code)
+    except LookupError:
+        return None
+
+
+class LanguageMiddleware(LocaleMiddleware):
+    """Chinese unless the user chose English (DESIGN "Stack": zh-hans by default).
+
+    Django's LocaleMiddleware falls back on the browser's Accept-Language, so an English
+    browser would see English on its first visit; the pages here follow the switch's cookie
+    and otherwise LANGUAGE_CODE. The API (`/api/`) keeps Django's rule, cookie then
+    Accept-Language then LANGUAGE_CODE: a facility system asks for English error messages
+    with Accept-Language (mchis.api.conventions).
+    """
+
+    def process_request(self, request):
+        if request.path_info.startswith(API_PATH_PREFIX):
+            return super().process_request(request)
+        translation.activate(language_chosen(request) or settings.LANGUAGE_CODE)
+        request.LANGUAGE_CODE = translation.get_language()
+        return None
+
+    def process_response(self, request, response):
+        if request.path_info.startswith(API_PATH_PREFIX):
+            return super().process_response(request, response)
+        # The page depends on the language cookie, never on Accept-Language.
+        patch_vary_headers(response, ("Cookie",))
+        response.headers.setdefault("Content-Language", translation.get_language())
+        return response
 
 
 class NoStoreMiddleware:

@@ -58,3 +58,7 @@ ROLE_CLEARANCE: dict[str, Level] = {
 
 # Roles whose holders may write case records of their institution.
 WRITER_ROLES = frozenset({Role.CLINICIAN, Role.PMTCT_OFFICER})
+
+# Roles cleared for health data (above L2). P19: no technical administrator holds one of
+# these beside their technical role (mchis.accounts.services._role_problem).
+HEALTH_DATA_ROLES = frozenset(role for role, level in ROLE_CLEARANCE.items() if level > Level.L2)

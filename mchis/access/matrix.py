@@ -141,6 +141,8 @@ URL_RULES: dict[str, Rule] = {
     "accounts:mfa_register": roles(Role.DATA_CUSTODIAN, Role.SECURITY_ADMIN),
     "accounts:mfa_register_returned": roles(Role.DATA_CUSTODIAN, Role.SECURITY_ADMIN),
     "accounts:mfa_register_revoke": roles(Role.DATA_CUSTODIAN, Role.SECURITY_ADMIN),
+    "accounts:mfa_register_issue": roles(Role.DATA_CUSTODIAN, Role.SECURITY_ADMIN),
+    "accounts:mfa_register_lost": roles(Role.DATA_CUSTODIAN, Role.SECURITY_ADMIN),
     # Account lifecycle (P29, P3): the custodian requests accounts; handovers are started by
     # the custodian or a security administrator, and confirmed by leaver and successor (any
     # role: the pages check who takes part).

@@ -5,6 +5,13 @@ clock drift either way) or a WebAuthn/FIDO2 security key. Each key belongs to on
 has a line in the key register (`KeyEvent`: issued, activated, returned, lost, revoked),
 kept by the institution's data custodians and the security administrators over it.
 
+Keys come two ways. A holder enrols an app or a security key of their own (self-enrolled:
+no custodian). Or a keeper of the register issues a physical key, a FIDO2 security key or a
+hardware TOTP token, to a person (`key_issue`): the register entry, with the token's serial
+number and the issuing custodian, exists from the moment the token is handed over, pending,
+and becomes usable when its holder enrols that token, choosing the entry on the enrolment
+page (see `key_issue` for why it works this way).
+
 Who needs one: every account by default; `settings.MCHIS_MFA_REQUIRED_ROLES` narrows it to
 accounts holding one of the listed roles. Two gates (`mchis.accounts.gates`) enforce it:
 
@@ -41,7 +48,7 @@ import webauthn
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -66,7 +73,7 @@ from mchis.accounts.selectors import institution_custodians, security_admin_regi
 from mchis.accounts.sessions import privilege_epoch_bump, session_rotate, sessions_end
 from mchis.audit.context import context_current
 from mchis.audit.models import AuditAction, AuditOutcome
-from mchis.audit.services import audit_record
+from mchis.audit.services import audit_denied, audit_record
 from mchis.crypto.keyring import keyring
 from mchis.orgs.models import subtree_q
 
@@ -145,30 +152,58 @@ def keys_active(*, user: User, kind: str | None = None) -> QuerySet[ElectronicKe
 
 
 def key_pending_totp(*, user: User, key_id: UUID | str) -> ElectronicKey:
-    """The user's own TOTP key still being enrolled; the same 404 for any other key."""
+    """The user's own TOTP key being enrolled (it has its secret); the same 404 for any other
+    key, an issued token whose enrolment has not started included."""
     key = ElectronicKey.objects.filter(pk=key_id, user=user, kind=KeyKind.TOTP, state=KeyState.PENDING).first()
-    if key is None:
+    if key is None or not key.secret:
         raise RecordNotFound
     return key
+
+
+def keys_issued_waiting(*, user: User, kind: str | None = None) -> QuerySet[ElectronicKey]:
+    """Keys issued to the user by a keeper of the register (`key_issue`) that the user has not
+    enrolled yet, oldest first. An issued entry is one with a custodian; a security key is
+    enrolled once it has its credential."""
+    qs = ElectronicKey.objects.filter(
+        user=user, state=KeyState.PENDING, custodian__isnull=False, credential_id__isnull=True
+    ).select_related("issued_by")
+    return (qs.filter(kind=kind) if kind else qs).order_by("issued_at", "pk")
 
 
 def recovery_codes_unused(*, user: User) -> int:
     return RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
 
 
-def keys_register_visible(*, actor: User) -> QuerySet[ElectronicKey]:
-    """Keys in the actor's part of the register (P28): the keys of users of the institutions
-    where the actor is data custodian, and of users of institutions in the jurisdiction of a
-    security administrator. Nothing for anyone else."""
+def _register_reach(*, actor: User, prefix: str = "") -> Q | None:
+    """The people whose keys the actor keeps the register of (P28), as a condition on a user
+    (`prefix` leads from the queried model to it): the users of the institutions where the
+    actor is data custodian, and of the institutions in the jurisdiction of a security
+    administrator. None for anyone else. One rule for reading the register, acting on its
+    entries and issuing keys."""
     q = Q()
     custodian_of = [a.institution_id for a in actor.active_roles() if a.role == Role.DATA_CUSTODIAN]
     if custodian_of:
-        q |= Q(user__institution_id__in=custodian_of)
+        q |= Q(**{f"{prefix}institution_id__in": custodian_of})
     for region in security_admin_regions(actor=actor):
-        q |= subtree_q(region.path, "user__institution__region_path")
-    if not q:
+        q |= subtree_q(region.path, f"{prefix}institution__region_path")
+    return q or None
+
+
+def keys_register_visible(*, actor: User) -> QuerySet[ElectronicKey]:
+    """Keys in the actor's part of the register (`_register_reach`); nothing for anyone else."""
+    q = _register_reach(actor=actor, prefix="user__")
+    if q is None:
         return ElectronicKey.objects.none()
     return ElectronicKey.objects.filter(q)
+
+
+def key_issue_holders(*, actor: User) -> QuerySet[User]:
+    """The people the actor may issue a key to: active personal accounts (never a machine
+    client's) in the actor's part of the register, the actor excepted."""
+    q = _register_reach(actor=actor)
+    if q is None:
+        return User.objects.none()
+    return User.objects.filter(q, is_active=True, api_client__isnull=True).exclude(pk=actor.pk)
 
 
 def key_register_page(*, actor: User, state: str = "", query: str = "", page: str | int | None = 1) -> Page:
@@ -295,17 +330,47 @@ def totp_secret_format(secret: str) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
-@transaction.atomic
-def totp_key_start(*, user: User, label: str = "") -> ElectronicKey:
-    """Begin enrolling an authenticator app: a pending key with a new secret.
+def _issued_waiting_locked(*, user: User, kind: str, issued_id: UUID | str) -> ElectronicKey:
+    """The user's own issued key of `kind` still waiting for enrolment, locked; an error on
+    the `issued` field for anything else (someone else's entry, an ended one, a bad id)."""
+    try:
+        pk = UUID(str(issued_id))
+    except ValueError:
+        pk = None
+    key = keys_issued_waiting(user=user, kind=kind).select_for_update(of=("self",)).filter(pk=pk).first()
+    if pk is None or key is None:
+        raise ValidationError({"issued": [_("This issued key is no longer waiting to be enrolled.")]})
+    return key
 
-    An enrolment already under way is continued (same secret) rather than piling up
-    pending keys in the register.
+
+@transaction.atomic
+def totp_key_start(*, user: User, label: str = "", issued_id: UUID | str | None = None) -> ElectronicKey:
+    """Begin enrolling an authenticator app or a hardware TOTP token: a pending key with a
+    new secret.
+
+    `issued_id`: the hardware token a keeper of the register issued to the user (`key_issue`);
+    its register entry gets the secret (the holder programs it into the token) and keeps its
+    serial, label and custodian. Without it, an enrolment of the user's own already under way
+    is continued (same secret) rather than piling up pending keys in the register.
     """
+    if issued_id:
+        key = _issued_waiting_locked(user=user, kind=KeyKind.TOTP, issued_id=issued_id)
+        if not key.secret:
+            key.secret = pyotp.random_base32()
+            key.save(update_fields=["secret"])
+            audit_record(
+                action=AuditAction.SECURITY,
+                actor=user,
+                object_type=_OBJECT,
+                object_ids=[str(key.pk)],
+                fields=["secret"],
+                reason=f"electronic key enrolment started: issued hardware token, serial {key.serial}",
+            )
+        return key
     label = _label(label, _("Authenticator app"))
     key = (
         ElectronicKey.objects.select_for_update()
-        .filter(user=user, kind=KeyKind.TOTP, state=KeyState.PENDING)
+        .filter(user=user, kind=KeyKind.TOTP, state=KeyState.PENDING, custodian__isnull=True)
         .order_by("-issued_at")
         .first()
     )
@@ -345,7 +410,7 @@ def totp_key_activate(*, user: User, key_id: UUID | str, code: str) -> tuple[Ele
             .filter(pk=key_id, user=user, kind=KeyKind.TOTP, state=KeyState.PENDING)
             .first()
         )
-        if key is None:
+        if key is None or not key.secret:
             raise ValidationError({"code": [_("This enrolment is no longer open. Please start again.")]})
         cleaned = _totp_clean(code)
         step = _totp_step(secret=key.secret, code=cleaned, after=None)[0] if cleaned else None
@@ -366,7 +431,11 @@ def totp_key_activate(*, user: User, key_id: UUID | str, code: str) -> tuple[Ele
             object_type=_OBJECT,
             object_ids=[str(key.pk)],
             fields=["state", "activated_at"] + (["recovery_codes"] if codes else []),
-            reason="electronic key activated: authenticator app",
+            reason=(
+                f"electronic key activated: issued hardware token, serial {key.serial}"
+                if key.custodian_id
+                else "electronic key activated: authenticator app"
+            ),
         )
     return key, codes
 
@@ -436,9 +505,21 @@ def webauthn_registration_options(*, user: User, rp_id: str) -> tuple[str, bytes
 
 
 def webauthn_key_register(
-    *, user: User, label: str, credential: dict | str, challenge: bytes, rp_id: str, origin: str
+    *,
+    user: User,
+    label: str,
+    credential: dict | str,
+    challenge: bytes,
+    rp_id: str,
+    origin: str,
+    issued_id: UUID | str | None = None,
 ) -> tuple[ElectronicKey, list[str] | None]:
-    """Verify a registration ceremony and register the security key, active at once."""
+    """Verify a registration ceremony and register the security key, active at once.
+
+    `issued_id`: the security key a keeper of the register issued to the user (`key_issue`);
+    the credential goes into that register entry, which keeps its serial, label and
+    custodian. Without it, a key of the user's own gets an entry of its own.
+    """
     try:
         verified = webauthn.verify_registration_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id, expected_origin=origin
@@ -451,20 +532,23 @@ def webauthn_key_register(
         if ElectronicKey.objects.filter(credential_id=credential_id).exists():
             raise ValidationError({"credential": [_("This security key is already registered.")]})
         now = timezone.now()
-        key = ElectronicKey(
-            user=user,
-            kind=KeyKind.WEBAUTHN,
-            label=_label(label, _("Security key")),
-            state=KeyState.ACTIVE,
-            credential_id=credential_id,
-            public_key=bytes_to_base64url(verified.credential_public_key),
-            sign_count=verified.sign_count,
-            issued_by=user,
-            activated_at=now,
-            last_used_at=now,
-        )
+        if issued_id:
+            key = _issued_waiting_locked(user=user, kind=KeyKind.WEBAUTHN, issued_id=issued_id)
+            reason = f"electronic key activated: issued security key, serial {key.serial}"
+        else:
+            key = ElectronicKey(
+                user=user, kind=KeyKind.WEBAUTHN, label=_label(label, _("Security key")), issued_by=user
+            )
+            reason = "electronic key activated: security key"
+        key.state = KeyState.ACTIVE
+        key.credential_id = credential_id
+        key.public_key = bytes_to_base64url(verified.credential_public_key)
+        key.sign_count = verified.sign_count
+        key.activated_at = now
+        key.last_used_at = now
         key.save()
-        _event(key, KeyEventKind.ISSUED, by=user, note="security key registered")
+        if not issued_id:
+            _event(key, KeyEventKind.ISSUED, by=user, note="security key registered")
         codes = _activated(key, by=user)
         audit_record(
             action=AuditAction.SECURITY,
@@ -472,7 +556,7 @@ def webauthn_key_register(
             object_type=_OBJECT,
             object_ids=[str(key.pk)],
             fields=["kind", "label", "credential_id", "public_key", "state"] + (["recovery_codes"] if codes else []),
-            reason="electronic key activated: security key",
+            reason=reason,
             extra={"aaguid": verified.aaguid, "user_verified": verified.user_verified},
         )
     return key, codes
@@ -655,6 +739,125 @@ def recovery_codes_generate(*, user: User) -> list[str]:
     return codes
 
 
+# --- issuing physical keys (the register) --------------------------------------------------
+
+# The kinds of physical key a keeper of the register hands out, as the register names them.
+ISSUE_KINDS = (
+    (KeyKind.WEBAUTHN, gettext_lazy("FIDO2 security key")),
+    (KeyKind.TOTP, gettext_lazy("hardware TOTP token")),
+)
+
+
+def _serial_clean(serial: str | None) -> str:
+    return " ".join((serial or "").split())
+
+
+def key_issue(*, actor: User, holder: User, kind: str, serial: str, label: str = "") -> ElectronicKey:
+    """A data custodian or a security administrator issues a physical key to a person (P28):
+    a FIDO2 security key or a hardware TOTP token, named by the serial number on it.
+
+    Who: the keepers of the holder's part of the register, by the rule that opens the
+    register page to them (`_register_reach`: the holder's institution's data custodian, or
+    a security administrator whose jurisdiction covers it), never for their own key. The
+    holder is an active personal account. A serial is registered to one key in use at a
+    time (compared ignoring case); a token returned, lost or revoked may be issued again.
+
+    Issued and enrolled keys are one register entry. The entry is written now, pending, with
+    the serial, `issued_by` and `custodian` the issuer, and an ISSUED line naming them: the
+    register records the hand-over of the token as it happens. The token itself cannot be
+    used yet: a security key's credential is made by the token inside the holder's browser,
+    and a TOTP token's secret must be programmed into it, so the holder enrols it on the
+    enrolment page choosing this entry (`webauthn_key_register` / `totp_key_start` with
+    `issued_id`); the credential or secret goes into the same row, which becomes active
+    with an ACTIVATED line by the holder and keeps its serial and custodian. Only the holder
+    can bind it, and only to an entry issued to them, so a token cannot be enrolled into
+    someone else's account. Until then the pending entry is returned, recorded lost or
+    revoked like any other; the holder is told in-app that a key waits for them.
+    """
+    serial = _serial_clean(serial)
+    errors: dict[str, list[str]] = {}
+    if kind not in KeyKind.values:
+        errors["kind"] = [_("Choose the kind of key: a FIDO2 security key or a hardware TOTP token.")]
+    if not serial:
+        errors["serial"] = [_("Give the serial number printed on the key.")]
+    elif len(serial) > ElectronicKey._meta.get_field("serial").max_length:
+        errors["serial"] = [_("The serial number is too long.")]
+    from mchis.accounts.lifecycle import account_expired  # lifecycle imports this module
+
+    reach = _register_reach(actor=actor)
+    in_reach = reach is not None and User.objects.filter(reach, pk=holder.pk).exists()
+    if holder.pk == actor.pk:
+        errors["holder"] = [_("Your own key is issued by someone else.")]
+    elif not in_reach:
+        errors["holder"] = [
+            _("%(name)s is outside the part of the key register you keep (P28).")
+            % {"name": holder.display_name or holder.username}
+        ]
+    elif not holder.is_active or account_expired(holder) or hasattr(holder, "api_client"):
+        errors["holder"] = [
+            _("%(name)s has no account in use: a key is issued only to a person with an active account.")
+            % {"name": holder.display_name or holder.username}
+        ]
+    if "holder" in errors and not in_reach and holder.pk != actor.pk:
+        audit_denied(
+            actor=actor,
+            object_type="accounts.user",
+            object_ids=[str(holder.pk)],
+            reason="electronic key issue: holder outside the actor's part of the register",
+        )
+    if errors:
+        raise ValidationError(errors)
+    duplicate = ValidationError(
+        {"serial": [_("Serial number %(serial)s is registered to a key in use already.") % {"serial": serial}]}
+    )
+    with transaction.atomic():
+        if ElectronicKey.objects.filter(serial__iexact=serial, state__in=LIVE_STATES).exists():
+            raise duplicate
+        default = _("Security key") if kind == KeyKind.WEBAUTHN else _("Hardware TOTP token")
+        key = ElectronicKey(
+            user=holder,
+            kind=kind,
+            label=_label(label, f"{default} {serial}"),
+            serial=serial,
+            custodian=actor,
+            issued_by=actor,
+        )
+        try:
+            # Two keepers issuing the same serial at once: the partial unique index decides.
+            with transaction.atomic():
+                key.save()
+        except IntegrityError:
+            raise duplicate from None
+        _event(key, KeyEventKind.ISSUED, by=actor, note=f"issued to the holder, serial {serial}")
+        audit_record(
+            action=AuditAction.SECURITY,
+            actor=actor,
+            object_type=_OBJECT,
+            object_ids=[str(key.pk)],
+            fields=["user", "kind", "label", "serial", "custodian", "state"],
+            reason=f"electronic key issued to user {holder.pk}: {kind}, serial {serial}",
+            institution=holder.institution_id,
+        )
+        _notify_issued(key)
+    return key
+
+
+def _notify_issued(key: ElectronicKey) -> int:
+    with translation.override(settings.LANGUAGE_CODE):
+        title = _("An electronic key was issued to you: %(label)s") % {"label": key.label}
+        body = _(
+            '%(issuer)s issued you the key "%(label)s" (serial number %(serial)s). Enrol it on the page '
+            "for setting up an electronic key, choosing this key; until then it does not work."
+        ) % {
+            "issuer": key.issued_by.display_name or key.issued_by.username,
+            "label": key.label,
+            "serial": key.serial,
+        }
+    return notice_send(
+        recipients=[key.user], kind="key_issued", title=title, body=body, url=reverse("accounts:mfa_enrol")
+    )
+
+
 # --- ending keys: lost, returned, revoked --------------------------------------------------
 
 
@@ -724,7 +927,9 @@ def key_report_lost(*, user: User, key_id: UUID | str, keep_session_key: str | N
 
 def _register_target(*, actor: User, key_id: UUID | str) -> ElectronicKey:
     key = key_register_get(actor=actor, key_id=key_id)
-    key = ElectronicKey.objects.select_for_update(of=("self",)).select_related("user").get(pk=key.pk)
+    key = (
+        ElectronicKey.objects.select_for_update(of=("self",)).select_related("user", "user__institution").get(pk=key.pk)
+    )
     if key.user_id == actor.pk:
         raise ValidationError({"key": [_("The register entry of your own key is kept by someone else.")]})
     if key.state not in LIVE_STATES:
@@ -746,6 +951,34 @@ def key_return(*, actor: User, key_id: UUID | str, note: str = "") -> Electronic
         fields=["state", "ended_at"],
         reason=f"electronic key of user {key.user_id} recorded returned",
         institution=key.user.institution_id,
+    )
+    return key
+
+
+@transaction.atomic
+def key_record_lost(*, actor: User, key_id: UUID | str, note: str = "") -> ElectronicKey:
+    """The custodian or security administrator records a key lost on the holder's word
+    (P28, P29), for a holder who cannot report it themselves (their only key is gone, so
+    they cannot pass the second factor). As the holder's own report: the key ends as lost at
+    once, every session of the holder ends, and the institution's custodians and the
+    security administrators over it are told."""
+    key = _register_target(actor=actor, key_id=key_id)
+    note = " ".join((note or "").split())
+    _end(
+        key, state=KeyState.LOST, event=KeyEventKind.LOST, by=actor, note=note or "recorded lost by the register keeper"
+    )
+    _ended(key.user)
+    ended = sessions_end(user=key.user, reason="electronic key lost", by=actor)
+    told = _notify_loss(key)
+    audit_record(
+        action=AuditAction.SECURITY,
+        actor=actor,
+        object_type=_OBJECT,
+        object_ids=[str(key.pk)],
+        fields=["state", "ended_at"],
+        reason=f"electronic key of user {key.user_id} recorded lost and revoked",
+        institution=key.user.institution_id,
+        extra={"sessions_ended": ended, "notices": told},
     )
     return key
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -164,6 +165,15 @@ class ElectronicKey(models.Model):
         verbose_name = _("electronic key")
         verbose_name_plural = _("electronic keys")
         indexes = [models.Index(fields=["user", "state"], name="key_user_state")]
+        constraints = [
+            # A physical key's serial belongs to one key being enrolled or in use at a time
+            # (P28); a returned or lost token may be issued again.
+            models.UniqueConstraint(
+                Upper("serial"),
+                condition=models.Q(state__in=["pending", "active"]) & ~models.Q(serial=""),
+                name="key_serial_live_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.label} ({self.get_kind_display()})"

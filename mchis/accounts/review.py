@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from mchis.access.errors import RecordNotFound
+from mchis.access.levels import HEALTH_DATA_ROLES
 from mchis.accounts.lifecycle import account_close
 from mchis.accounts.mfa import mfa_required_roles
 from mchis.accounts.models import (
@@ -40,7 +41,7 @@ from mchis.accounts.models import (
     SecurityAgreement,
     User,
 )
-from mchis.accounts.roles import CLINICAL_ROLES, ROLE_INSTITUTION_KINDS, ROLE_MIN_LEVELS, TECHNICAL_ROLES, Role
+from mchis.accounts.roles import ROLE_INSTITUTION_KINDS, ROLE_MIN_LEVELS, TECHNICAL_ROLES, Role
 from mchis.accounts.selectors import security_admin_covers, security_admin_institutions
 from mchis.audit.services import audit_record
 from mchis.orgs.models import InstitutionKind, Region, RegionLevel, subtree_q
@@ -103,8 +104,10 @@ def _role_problems(assignments: list[RoleAssignment]) -> list[str]:
             )
     if len(held & TECHNICAL_ROLES) > 1:
         problems.append(_("holds more than one of the system, security and audit administrator roles (P19)"))
-    if held & TECHNICAL_ROLES and held & CLINICAL_ROLES:
-        problems.append(_("holds a technical administrator role together with a clinical role (P19)"))
+    if held & TECHNICAL_ROLES and held & HEALTH_DATA_ROLES:
+        problems.append(
+            _("holds a technical administrator role together with a role cleared for health data above L2 (P19)")
+        )
     return problems
 
 

@@ -11,9 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mchis.access.levels import HEALTH_DATA_ROLES
 from mchis.accounts.models import RoleAssignment, User
 from mchis.accounts.passwords import password_history_add
-from mchis.accounts.roles import CLINICAL_ROLES, ROLE_INSTITUTION_KINDS, ROLE_MIN_LEVELS, TECHNICAL_ROLES, Role
+from mchis.accounts.roles import ROLE_INSTITUTION_KINDS, ROLE_MIN_LEVELS, TECHNICAL_ROLES, Role
 from mchis.accounts.selectors import security_admin_covers
 from mchis.accounts.sessions import privilege_epoch_bump
 from mchis.audit.services import audit_record
@@ -79,8 +80,22 @@ def _role_problem(*, held: set[str], role: str, institution: Institution) -> str
     # Separation of duties (P19).
     if role in TECHNICAL_ROLES and (held & TECHNICAL_ROLES) - {role}:
         return _("system, security and audit administrator roles are mutually exclusive (P19)")
-    if (role in TECHNICAL_ROLES and held & CLINICAL_ROLES) or (role in CLINICAL_ROLES and held & TECHNICAL_ROLES):
-        return _("a technical administrator cannot hold a clinical role (P19)")
+    # Technical administrators see no health data (P19): a technical role never sits beside
+    # a role cleared above L2 (clinical roles, data custodian, leader, MCH information
+    # officer, inspector), whichever of the two comes first.
+    if role in TECHNICAL_ROLES:
+        clash = sorted(held & HEALTH_DATA_ROLES)
+        technical, other = role, clash[0] if clash else None
+    elif role in HEALTH_DATA_ROLES:
+        clash = sorted(held & TECHNICAL_ROLES)
+        technical, other = (clash[0] if clash else None), role
+    else:
+        technical = other = None
+    if technical and other:
+        return _(
+            "technical administrators see no health data (P19): the role %(technical)s cannot be held with "
+            "%(other)s, which is cleared for health data above L2"
+        ) % {"technical": Role(technical).label, "other": Role(other).label}
     return None
 
 

@@ -53,6 +53,8 @@ urlpatterns += [
     path("keys/recovery-codes/", mfa.recovery_codes, name="mfa_recovery_codes"),
     path("keys/register/", mfa.register, name="mfa_register"),
     path("keys/register/<uuid:key_id>/returned/", mfa.register_returned, name="mfa_register_returned"),
+    path("keys/register/issue/", mfa.register_issue, name="mfa_register_issue"),
+    path("keys/register/<uuid:key_id>/lost/", mfa.register_lost, name="mfa_register_lost"),
     path("keys/register/<uuid:key_id>/revoke/", mfa.register_revoke, name="mfa_register_revoke"),
 ]
 

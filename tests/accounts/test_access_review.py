@@ -105,6 +105,14 @@ def test_a_technical_role_with_a_clinical_one_breaks_separation_of_duties(users)
     assert any("P19" in d for d in found(FindingKind.UNUSUAL_ROLE, "secadmin"))
 
 
+def test_p19_a_technical_role_with_a_role_cleared_above_l2_breaks_separation_of_duties(users):
+    # Held from before the rule (written past role_grant's checks): the review finds it.
+    RoleAssignment.objects.create(
+        user=users["auditadmin"], role=Role.LEADER, institution=users["auditadmin"].institution
+    )
+    assert any("P19" in d and "above L2" in d for d in found(FindingKind.UNUSUAL_ROLE, "auditadmin"))
+
+
 def test_two_technical_roles_break_separation_of_duties(users):
     RoleAssignment.objects.create(
         user=users["sysadmin"], role=Role.AUDIT_ADMIN, institution=users["sysadmin"].institution

@@ -19,11 +19,13 @@ from mchis.accounts.handover import (
     handover_start,
     handovers_due,
 )
+from mchis.accounts.mfa import key_issue
 from mchis.accounts.models import (
     DisabledReason,
     ElectronicKey,
     Handover,
     KeyEvent,
+    KeyEventKind,
     KeyKind,
     KeyState,
     User,
@@ -91,6 +93,24 @@ def test_starting_moves_pending_requests_and_key_custody_to_the_successor(users)
     assert User.objects.get(username="custodian.mch").is_active
     assert handover_events(handover).filter(reason__startswith="handover started").exists()
     assert AuditEvent.objects.filter(object_type="accounts.electronickey", object_ids=str(key.pk)).exists()
+
+
+def test_p28_p29_a_key_issued_by_the_leaving_custodian_passes_into_the_successors_custody(users):
+    """P28, P29: the register entry of a key that custodian A issued is kept by A; when A
+    hands over to B, B keeps it: the custody the handover moves is the custody the issue set."""
+    issued = key_issue(
+        actor=users["custodian.mch"], holder=users["clinician.mch"], kind=KeyKind.WEBAUTHN, serial="FIDO-CM-0042"
+    )
+    assert issued.custodian == users["custodian.mch"] and issued.issued_by == users["custodian.mch"]
+    handover = start(users, by="secadmin", leaver="custodian.mch", successor="leader.mch")
+    issued.refresh_from_db()
+    assert issued.custodian == users["leader.mch"]
+    assert issued.issued_by == users["custodian.mch"]  # who issued it stays on record
+    assert list(issued.events.values_list("kind", flat=True)) == [KeyEventKind.ISSUED, KeyEventKind.TRANSFERRED]
+    assert handover.moved["keys"] == 1
+    # The holder's own (self-enrolled) key has no custodian and is not moved.
+    own = ElectronicKey.objects.get(user=users["clinician.mch"], state=KeyState.ACTIVE)
+    assert own.custodian is None
 
 
 def test_the_data_custodian_may_start_a_handover_at_their_institution(users):

@@ -708,3 +708,215 @@ def test_the_demo_command_writes_the_totp_secrets(tmp_path, db, fast_passwords):
     assert {c["username"]: c["totp_secret"] for c in written} == {
         c["username"]: demo_totp_secret(seed=demo_plan("small").seed, username=c["username"]) for c in written
     }
+
+
+# --- issuing physical keys and recording losses (P28, P29) ----------------------------------
+
+
+def issue(actor: str, holder: str, *, kind: str = KeyKind.WEBAUTHN, serial: str = "FIDO-0001", label: str = ""):
+    return mfa.key_issue(
+        actor=User.objects.get(username=actor),
+        holder=User.objects.get(username=holder),
+        kind=kind,
+        serial=serial,
+        label=label,
+    )
+
+
+def issue_refused(actor: str, holder: str, **kwargs) -> dict[str, list[str]]:
+    with pytest.raises(ValidationError) as exc:
+        issue(actor, holder, **kwargs)
+    return exc.value.message_dict
+
+
+def test_p28_a_custodian_issues_a_security_key_that_works_once_its_holder_enrols_it(login):
+    """P28: the register records the issue (serial, custodian, who issued it) when the key is
+    handed over; the key is usable only after its holder enrols that very key, into the same entry."""
+    key = issue("custodian.thc1", "clinician.thc1", serial="FIDO-0001", label="蓝色U盾")
+    custodian = User.objects.get(username="custodian.thc1")
+    assert key.state == KeyState.PENDING and key.kind == KeyKind.WEBAUTHN
+    assert key.serial == "FIDO-0001" and key.custodian == custodian and key.issued_by == custodian
+    assert key.credential_id is None
+    assert [(e.kind, e.by) for e in key.events.all()] == [(KeyEventKind.ISSUED, custodian)]
+    assert AuditEvent.objects.filter(
+        action="security", actor_username="custodian.thc1", object_ids=str(key.pk), reason__contains="issued to user"
+    ).exists()
+    notice = Notice.objects.get(kind="key_issued")
+    assert notice.recipient.username == "clinician.thc1" and notice.url == ENROL
+    # Pending, it verifies nothing: the holder's verified sessions still rest on the app alone.
+    assert str(key.pk) not in {str(k.pk) for k in mfa.keys_active(user=key.user)}
+
+    holder = english(login("clinician.thc1"))
+    page = holder.get(ENROL).content.decode()
+    assert "FIDO-0001" in page and f'<option value="{key.pk}">' in page
+    soft = SoftKey()
+    options = post_json(holder, REG_OPTIONS).json()
+    done = post_json(holder, REG, {"label": "", "credential": soft.create(options), "issued": str(key.pk)})
+    assert done.status_code == 200
+    key.refresh_from_db()
+    # The same register entry, now in use, with its serial, label and custodian kept.
+    assert key.state == KeyState.ACTIVE and key.credential_id == b64(soft.credential_id)
+    assert key.serial == "FIDO-0001" and key.label == "蓝色U盾" and key.custodian == custodian
+    assert [(e.kind, e.by.username) for e in key.events.all()] == [
+        (KeyEventKind.ISSUED, "custodian.thc1"),
+        (KeyEventKind.ACTIVATED, "clinician.thc1"),
+    ]
+    assert ElectronicKey.objects.filter(user=key.user, kind=KeyKind.WEBAUTHN).count() == 1
+    assert "FIDO-0001" not in holder.get(ENROL).content.decode()  # nothing waits any more
+
+    register = english(login("custodian.thc1")).get("/accounts/keys/register/?q=FIDO-0001").content.decode()
+    assert "FIDO-0001" in register and "Custodian" in register
+
+
+def test_p28_an_issued_hardware_totp_token_is_programmed_and_enrolled_into_its_entry(newcomer):
+    """P28: a hardware TOTP token issued to a person with no key yet; choosing it on the
+    enrolment page gives its entry the secret, and the first right code puts it in use."""
+    key = issue("secadmin", "newcomer", kind=KeyKind.TOTP, serial="OTP-77-0001")
+    client = password_only("newcomer", PASSWORD)
+    assert client.get("/")["Location"] == ENROL  # a pending issued key is not a key in use
+    # The confirmation page does not open for a token whose enrolment has not started.
+    assert client.get(f"/accounts/keys/enrol/app/{key.pk}/").status_code == 404
+    response = client.post("/accounts/keys/enrol/app/", {"issued": str(key.pk), "label": "ignored"})
+    assert response["Location"] == f"/accounts/keys/enrol/app/{key.pk}/"
+    key.refresh_from_db()
+    assert key.secret and key.state == KeyState.PENDING
+    done = client.post(response["Location"], {"code": pyotp.TOTP(key.secret).now()})
+    assert done.status_code == 200 and done.content.decode().count('<code class="fs-5">') == 10
+    key.refresh_from_db()
+    assert key.state == KeyState.ACTIVE and key.serial == "OTP-77-0001"
+    assert key.custodian.username == "secadmin" and key.label == "Hardware TOTP token OTP-77-0001"
+    assert events(key) == [KeyEventKind.ISSUED, KeyEventKind.ACTIVATED]
+    assert ElectronicKey.objects.filter(user=newcomer).count() == 1
+
+
+def test_p28_an_app_of_ones_own_is_never_bound_to_an_issued_token(newcomer):
+    token = issue("custodian.thc1", "newcomer", kind=KeyKind.TOTP, serial="OTP-77-0002")
+    app = mfa.totp_key_start(user=newcomer, label="手机")
+    assert app.pk != token.pk and app.serial == "" and app.custodian is None
+    token.refresh_from_db()
+    assert token.secret is None and token.state == KeyState.PENDING
+
+
+def test_p28_only_the_holder_enrols_an_issued_key_and_only_while_it_waits(newcomer, demo):
+    key = issue("custodian.thc1", "clinician.thc1", kind=KeyKind.TOTP, serial="OTP-77-0003")
+    with pytest.raises(ValidationError) as exc:
+        mfa.totp_key_start(user=newcomer, issued_id=key.pk)  # someone else's token
+    assert "issued" in exc.value.message_dict
+    with pytest.raises(ValidationError):
+        mfa.totp_key_start(user=key.user, issued_id="not-a-key-id")
+    mfa.key_revoke(actor=User.objects.get(username="secadmin"), key_id=key.pk, reason="发错了")
+    with pytest.raises(ValidationError) as exc:
+        mfa.totp_key_start(user=key.user, issued_id=key.pk)
+    assert "no longer waiting" in exc.value.message_dict["issued"][0]
+
+
+def test_p28_issuing_refuses_bad_input_naming_the_field(newcomer):
+    issue("custodian.thc1", "clinician.thc1", serial="FIDO-0009")
+    # A serial belongs to one key in use at a time, whatever its case.
+    assert "serial" in issue_refused("secadmin", "leader.thc1", serial="fido-0009")
+    assert set(issue_refused("custodian.thc1", "leader.thc1", serial="  ")) == {"serial"}
+    assert set(issue_refused("custodian.thc1", "leader.thc1", kind="smartcard", serial="X-1")) == {"kind"}
+    # Outside the part of the register the actor keeps (another institution), and audited.
+    outside = issue_refused("custodian.thc1", "clinician.mch", serial="FIDO-0010")
+    assert set(outside) == {"holder"} and "outside" in outside["holder"][0]
+    assert AuditEvent.objects.filter(
+        actor_username="custodian.thc1", outcome="denied", reason__contains="electronic key issue"
+    ).exists()
+    # Nobody keeps the register entry of their own key; clinicians keep none at all.
+    assert "holder" in issue_refused("custodian.thc1", "custodian.thc1", serial="FIDO-0011")
+    assert "holder" in issue_refused("clinician.thc1", "newcomer", serial="FIDO-0012")
+    # A person without an account in use.
+    User.objects.filter(username="newcomer").update(is_active=False)
+    gone = issue_refused("custodian.thc1", "newcomer", serial="FIDO-0013")
+    assert "no account in use" in gone["holder"][0]
+    assert not ElectronicKey.objects.filter(serial__in=["fido-0009", "FIDO-0010", "FIDO-0011", "FIDO-0013"]).exists()
+
+
+def test_p28_a_returned_token_may_be_issued_again(demo):
+    first = issue("custodian.thc1", "clinician.thc1", serial="FIDO-0020")
+    mfa.key_return(actor=User.objects.get(username="custodian.thc1"), key_id=first.pk, note="交回")
+    again = issue("custodian.thc1", "leader.thc1", serial="FIDO-0020")
+    assert again.pk != first.pk and again.user.username == "leader.thc1"
+
+
+def test_p28_the_issue_form_on_the_register(login):
+    client = english(login("custodian.thc1"))
+    page = client.get("/accounts/keys/register/").content.decode()
+    assert 'action="/accounts/keys/register/issue/"' in page and "Issue a key" in page
+    form = {"username": "leader.thc1", "kind": KeyKind.WEBAUTHN, "serial": "FIDO-0030", "label": ""}
+    response = client.post("/accounts/keys/register/issue/", form)
+    assert response.status_code == 302 and response["Location"] == "/accounts/keys/register/"
+    key = ElectronicKey.objects.get(serial="FIDO-0030")
+    assert key.user.username == "leader.thc1" and key.custodian.username == "custodian.thc1"
+    assert "issued, waiting for the holder to enrol it" in client.get("/accounts/keys/register/").content.decode()
+    # A duplicate serial is shown on its field; an account outside the register reads as unknown.
+    again = client.post("/accounts/keys/register/issue/", {**form, "username": "clinician.thc1"})
+    assert again.status_code == 200 and "registered to a key in use already" in again.content.decode()
+    outside = client.post("/accounts/keys/register/issue/", {**form, "username": "clinician.mch", "serial": "F-31"})
+    unknown = client.post("/accounts/keys/register/issue/", {**form, "username": "nobody.at.all", "serial": "F-31"})
+    assert "No active account with this username" in outside.content.decode()
+    assert "No active account with this username" in unknown.content.decode()
+    assert not ElectronicKey.objects.filter(serial="F-31").exists()
+    # Closed to anyone who keeps no register.
+    assert login("clinician.thc1").post("/accounts/keys/register/issue/", form).status_code == 404
+
+
+def test_p28_p29_a_keeper_records_lost_the_only_key_of_a_holder_who_cannot_log_in(login, demo):
+    """P28, P29: the holder lost their only key, so cannot pass the second factor to report
+    it; the custodian records the loss on their word. The key ends as lost (not merely
+    revoked), the holder's sessions end, and the custodians and security administrators
+    are told exactly as when the holder reports it."""
+    holder_session = login("clinician.thc1")
+    key = active_key("clinician.thc1")
+    custodian = english(login("custodian.thc1"))
+    assert f"/accounts/keys/register/{key.pk}/lost/" in custodian.get("/accounts/keys/register/").content.decode()
+
+    custodian.post(f"/accounts/keys/register/{key.pk}/lost/", {"note": "电话报失"})
+    key.refresh_from_db()
+    assert key.state == KeyState.ACTIVE  # not without the confirmation box
+
+    response = custodian.post(
+        f"/accounts/keys/register/{key.pk}/lost/", {"confirm": "on", "note": "电话报失", "back": "?state=active"}
+    )
+    assert response["Location"] == "/accounts/keys/register/?state=active"
+    key.refresh_from_db()
+    assert key.state == KeyState.LOST and key.ended_at is not None
+    last = key.events.last()
+    assert last.kind == KeyEventKind.LOST and last.by.username == "custodian.thc1" and last.note == "电话报失"
+    assert holder_session.get("/")["Location"].startswith("/accounts/login/")
+    assert not UserSession.objects.filter(user=key.user, ended_at__isnull=True).exists()
+    told = set(Notice.objects.filter(kind="key_lost").values_list("recipient__username", flat=True))
+    assert told == {"custodian.thc1", "secadmin"}
+    assert AuditEvent.objects.filter(
+        actor_username="custodian.thc1", object_ids=str(key.pk), reason__contains="recorded lost"
+    ).exists()
+    # The holder's password now leads only to enrolling a replacement.
+    assert password_only("clinician.thc1", demo["clinician.thc1"]["password"]).get("/")["Location"] == ENROL
+
+
+def test_p28_recording_a_loss_keeps_to_the_register_keepers_reach(demo):
+    custodian = User.objects.get(username="custodian.thc1")
+    with pytest.raises(RecordNotFound):
+        mfa.key_record_lost(actor=custodian, key_id=active_key("clinician.mch").pk)
+    with pytest.raises(ValidationError):  # the entry of one's own key is kept by someone else
+        mfa.key_record_lost(actor=custodian, key_id=active_key("custodian.thc1").pk)
+    ended = issue("secadmin", "leader.thc1", serial="FIDO-0040")
+    mfa.key_record_lost(actor=User.objects.get(username="secadmin"), key_id=ended.pk, note="未启用即遗失")
+    with pytest.raises(ValidationError):  # once ended, it stays ended
+        mfa.key_record_lost(actor=custodian, key_id=ended.pk)
+    ended.refresh_from_db()
+    assert ended.state == KeyState.LOST
+
+
+def test_p28_the_database_holds_one_live_key_per_serial_whatever_the_case(demo):
+    """P28: the partial unique index behind `key_issue`'s check, for two issues racing."""
+    from django.db import IntegrityError, transaction
+
+    holder = User.objects.get(username="clinician.thc1")
+    ElectronicKey.objects.create(user=holder, kind=KeyKind.WEBAUTHN, label="a", serial="FIDO-0050")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ElectronicKey.objects.create(user=holder, kind=KeyKind.WEBAUTHN, label="b", serial="fido-0050")
+    # An ended key's serial and keys without a serial are not held to it.
+    ElectronicKey.objects.create(user=holder, kind=KeyKind.WEBAUTHN, label="c", serial="FIDO-0050", state=KeyState.LOST)
+    ElectronicKey.objects.create(user=holder, kind=KeyKind.TOTP, label="d")
+    ElectronicKey.objects.create(user=holder, kind=KeyKind.TOTP, label="e")

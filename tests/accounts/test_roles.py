@@ -44,10 +44,49 @@ def test_a_technical_administrator_cannot_be_a_clinician(newcomer, county_mch):
     assert "P19" in error(exc)
 
 
+def test_p19_a_technical_administrator_holds_no_role_cleared_for_health_data(newcomer, county_mch):
+    """P19: technical administrators see no health data, so a technical role never sits beside
+    a role cleared above L2, whichever is granted first; a role at L2 may."""
+    from mchis.access.levels import ROLE_CLEARANCE, Level
+    from mchis.accounts.roles import TECHNICAL_ROLES
+    from mchis.accounts.services import _role_problem
+
+    above_l2 = sorted(r for r, level in ROLE_CLEARANCE.items() if level > Level.L2)
+    assert {Role.DATA_CUSTODIAN, Role.LEADER, Role.MCH_INFO_OFFICER, Role.INSPECTOR, Role.CLINICIAN} <= set(above_l2)
+    # The county MCH hospital may host every one of these roles, so only P19 can refuse.
+    for technical in sorted(TECHNICAL_ROLES):
+        for other in above_l2:
+            both_ways = [
+                _role_problem(held={other}, role=technical, institution=county_mch),
+                _role_problem(held={technical}, role=other, institution=county_mch),
+            ]
+            for problem in both_ways:
+                assert problem and "P19" in problem and "see no health data" in problem, (technical, other)
+                assert str(Role(technical).label) in problem and str(Role(other).label) in problem
+    commission = User.objects.get(username="healthadmin.county").institution
+    assert _role_problem(held={Role.HEALTH_ADMIN}, role=Role.SYSTEM_ADMIN, institution=commission) is None
+
+
+def test_p19_a_data_custodian_is_not_made_security_administrator_nor_the_reverse(newcomer, county_mch, demo):
+    role_grant(user=newcomer, role=Role.DATA_CUSTODIAN, institution=county_mch)
+    with pytest.raises(ValidationError) as exc:
+        role_grant(user=newcomer, role=Role.SECURITY_ADMIN, institution=county_mch)
+    assert "P19" in error(exc) and "data custodian" in error(exc)
+    secadmin = User.objects.get(username="secadmin")
+    for role in (Role.LEADER, Role.MCH_INFO_OFFICER, Role.INSPECTOR, Role.DATA_CUSTODIAN):
+        with pytest.raises(ValidationError) as exc:
+            role_grant(user=secadmin, role=role, institution=county_mch)
+        assert "technical administrators see no health data (P19)" in error(exc)
+    assert newcomer.role_names() == {Role.DATA_CUSTODIAN}
+    assert User.objects.get(username="secadmin").role_names() == {Role.SECURITY_ADMIN}
+
+
 def test_nobody_grants_their_own_roles(demo, county_mch):
     secadmin = User.objects.get(username="secadmin")
+    # A role P19 would let a security administrator hold (L2), so only this rule refuses it.
+    commission = User.objects.get(username="healthadmin.county").institution
     with pytest.raises(ValidationError) as exc:
-        role_grant(user=secadmin, role=Role.LEADER, institution=county_mch, granted_by=secadmin)
+        role_grant(user=secadmin, role=Role.HEALTH_ADMIN, institution=commission, granted_by=secadmin)
     assert "own roles" in error(exc)
 
 

@@ -63,6 +63,25 @@ class RevokeForm(forms.Form):
     reason = forms.CharField(label=gettext_lazy("Reason"), max_length=200)
 
 
+class RecordLostForm(forms.Form):
+    confirm = forms.BooleanField(label=gettext_lazy("The holder reported this key lost"))
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=200, required=False)
+
+
+class IssueForm(forms.Form):
+    """A physical key handed to a person (P28); the holder is named by username."""
+
+    username = forms.CharField(label=gettext_lazy("Holder (username)"), max_length=150)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=mfa.ISSUE_KINDS)
+    serial = forms.CharField(label=gettext_lazy("Serial number"), max_length=64)
+    label = forms.CharField(
+        label=gettext_lazy("Name of the key"),
+        max_length=80,
+        required=False,
+        help_text=gettext_lazy("Optional; by default the kind and the serial number."),
+    )
+
+
 # --- helpers ---------------------------------------------------------------------------
 
 
@@ -133,6 +152,8 @@ def enrol(request):
             "form": LabelForm(),
             "held": mfa.gate_enrol(request) is not None,
             "required": mfa.mfa_required(user=request.user),
+            "issued_totp": list(mfa.keys_issued_waiting(user=request.user, kind=KeyKind.TOTP)),
+            "issued_webauthn": list(mfa.keys_issued_waiting(user=request.user, kind=KeyKind.WEBAUTHN)),
         },
     )
 
@@ -141,7 +162,11 @@ def enrol(request):
 def totp_start(request):
     form = LabelForm(request.POST)
     label = form.cleaned_data["label"] if form.is_valid() else ""
-    key = mfa.totp_key_start(user=request.user, label=label)
+    try:
+        key = mfa.totp_key_start(user=request.user, label=label, issued_id=request.POST.get("issued") or None)
+    except ValidationError as exc:
+        messages.error(request, _first_error(exc))
+        return redirect("accounts:mfa_enrol")
     return redirect("accounts:mfa_totp_confirm", key_id=key.pk)
 
 
@@ -189,6 +214,7 @@ def webauthn_register(request):
             challenge=challenge,
             rp_id=_rp_id(request),
             origin=_origin(request),
+            issued_id=str(body.get("issued") or "") or None,
         )
     except ValidationError as exc:
         return _json_error(_first_error(exc))
@@ -304,8 +330,7 @@ def recovery_codes(request):
 # --- the key register (custodians, security administrators) ---------------------------------
 
 
-@require_GET
-def register(request):
+def _register_page(request, *, issue_form: IssueForm | None = None):
     state = request.GET.get("state", "")
     query = request.GET.get("q", "")
     page = mfa.key_register_page(actor=request.user, state=state, query=query, page=request.GET.get("page"))
@@ -318,10 +343,47 @@ def register(request):
             "q": query,
             "states": KeyState.choices,
             "live_states": mfa.LIVE_STATES,
-            "return_form": ReturnForm(),
-            "revoke_form": RevokeForm(),
+            "issue_form": issue_form or IssueForm(),
+            "issue_open": issue_form is not None,
         },
     )
+
+
+@require_GET
+def register(request):
+    return _register_page(request)
+
+
+@require_POST
+def register_issue(request):
+    """Issue a physical key to a person (P28). The holder is looked up only among the people
+    of the actor's part of the register: a username outside it reads as unknown."""
+    form = IssueForm(request.POST)
+    if form.is_valid():
+        holder = mfa.key_issue_holders(actor=request.user).filter(username=form.cleaned_data["username"]).first()
+        if holder is None:
+            form.add_error(
+                "username", _("No active account with this username in the part of the key register you keep.")
+            )
+        else:
+            try:
+                key = mfa.key_issue(
+                    actor=request.user,
+                    holder=holder,
+                    kind=form.cleaned_data["kind"],
+                    serial=form.cleaned_data["serial"],
+                    label=form.cleaned_data["label"],
+                )
+            except ValidationError as exc:
+                apply_errors(form, {("username" if k == "holder" else k): v for k, v in exc.message_dict.items()})
+            else:
+                messages.success(
+                    request,
+                    _("Key %(serial)s is issued to %(name)s. It works once they enrol it.")
+                    % {"serial": key.serial, "name": holder.display_name or holder.username},
+                )
+                return redirect("accounts:mfa_register")
+    return _register_page(request, issue_form=form)
 
 
 def _register_back(request):
@@ -347,6 +409,27 @@ def register_returned(request, key_id):
         _errors_to_messages(request, exc)
     else:
         messages.info(request, _("The key is recorded as returned."))
+    return _register_back(request)
+
+
+@require_POST
+def register_lost(request, key_id):
+    form = RecordLostForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Tick the box to confirm that the holder reported the key lost."))
+        return _register_back(request)
+    try:
+        mfa.key_record_lost(actor=request.user, key_id=key_id, note=form.cleaned_data["note"])
+    except ValidationError as exc:
+        _errors_to_messages(request, exc)
+    else:
+        messages.warning(
+            request,
+            _(
+                "The key is recorded lost and revoked, and the holder's sessions are ended. The institution's "
+                "custodians and the security administrators have been told."
+            ),
+        )
     return _register_back(request)
 
 

@@ -65,6 +65,8 @@
 
   function register(button) {
     var labelInput = document.getElementById(button.dataset.labelInput || "");
+    // A key issued by the register's keeper, chosen on the page (absent: none was issued).
+    var issuedInput = document.getElementById(button.dataset.issuedInput || "");
     return post(button.dataset.optionsUrl).then(function (options) {
       options.challenge = toBytes(options.challenge);
       options.user.id = toBytes(options.user.id);
@@ -74,6 +76,7 @@
       var response = credential.response;
       return post(button.dataset.finishUrl, {
         label: labelInput ? labelInput.value : "",
+        issued: issuedInput ? issuedInput.value : "",
         credential: {
           id: credential.id,
           rawId: toText(credential.rawId),

@@ -210,7 +210,8 @@ def _event_id_next(connection=connection) -> int:
 
 _EVENT_COLUMNS = [f.column for f in AuditEvent._meta.concrete_fields]
 # The write path builds the row as a tuple in column order: the canonical fields, then the MAC.
-assert [f.attname for f in AuditEvent._meta.concrete_fields] == [*EVENT_FIELDS, "mac"], "audit columns moved"
+if [f.attname for f in AuditEvent._meta.concrete_fields] != [*EVENT_FIELDS, "mac"]:
+    raise RuntimeError("AuditEvent's columns no longer follow integrity.EVENT_FIELDS then mac")
 _AT, _TYPE = _EVENT_COLUMNS.index("at"), _EVENT_COLUMNS.index("object_type")
 _EVENT_INSERT = (
     f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608 (names from the model)

@@ -1,0 +1,55 @@
+"""Two clinicians registering the same woman at once (PostgreSQL: real concurrent
+transactions). The unique constraint on (county, number index) is what decides: the second
+INSERT waits for the first transaction, is refused when it commits, and the second
+registration finds her and links her instead (P20: found, not duplicated)."""
+
+import threading
+from datetime import date
+
+import pytest
+from django.db import connection
+
+from mchis.people.identifiers import id_make
+from mchis.people.models import Person, PersonLink
+from mchis.people.services import person_register
+from tests.api.test_concurrency import in_thread, slowed
+
+pytestmark = [
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent writers (PostgreSQL)"),
+    pytest.mark.django_db(transaction=True),
+]
+
+NUMBER = id_make(area_code="410121", born=date(1994, 6, 7), sequence=66)
+
+
+def register(actor):
+    return person_register(
+        actor=actor,
+        institution=actor.institution,
+        document_type="resident_id",
+        document_number=NUMBER,
+        name="赵小红",
+        sex=2,
+        birth_date=date(1994, 6, 7),
+    )
+
+
+def test_the_same_woman_registered_at_once_at_two_institutions_is_one_person(actors, monkeypatch):
+    first_inside = threading.Event()
+    # The first registration holds its transaction open after inserting her (at its audit event).
+    slowed(monkeypatch, "mchis.people.services", "audit_record", first_inside, hold=0.7)
+    results: list = []
+    one = in_thread(lambda: register(actors["clinician.thc1"]), results)
+    assert first_inside.wait(10)
+    two = in_thread(lambda: register(actors["clinician.mch"]), results)
+    one.join(10)
+    two.join(10)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    (person_a, created_a), (person_b, created_b) = results
+    assert person_a.pk == person_b.pk and sorted([created_a, created_b]) == [False, True]
+    persons = Person.unscoped.filter(document_number_bidx__in=[person_a.document_number_bidx])
+    assert persons.count() == 1
+    assert set(PersonLink.objects.filter(person_id=person_a.pk).values_list("institution_id", flat=True)) == {
+        actors["clinician.thc1"].institution_id,
+        actors["clinician.mch"].institution_id,
+    }

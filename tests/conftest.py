@@ -164,3 +164,27 @@ def persons(actors):
         "P_b": register("clinician.thc1", 2, "乙女士"),
         "P_c": register("clinician.other", 3, "丙女士"),
     }
+
+
+@pytest.fixture(autouse=True)
+def reference_data(request):
+    """Transactional tests (`transaction=True`, a live server) run on a database that is
+    flushed after each of them, which also empties the reference data that migrations
+    install; the demo's pregnancies need the 2017 risk rule table: put it back first."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (
+        "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+        or (marker is not None and marker.kwargs.get("transaction"))
+    )
+    if not transactional:
+        return
+    import importlib
+
+    from django.apps import apps
+
+    from mchis.maternal.models import RiskRuleTable
+
+    request.getfixturevalue("transactional_db")
+    if not RiskRuleTable.objects.exists():
+        importlib.import_module("mchis.maternal.migrations.0002_risk_rules_2017").install(apps, None)

@@ -46,22 +46,3 @@ def make_client(actors):
 @pytest.fixture
 def thc1_system(make_client):
     return make_client("clinician.thc1")
-
-
-@pytest.fixture(autouse=True)
-def reference_data(request):
-    """Transactional tests (test_concurrency on PostgreSQL) run on a flushed database, which
-    also empties the reference data that migrations install, and the demo's pregnancies need
-    the 2017 risk rule table: put it back first (as tests/e2e/conftest.py does)."""
-    marker = request.node.get_closest_marker("django_db")
-    if "transactional_db" not in request.fixturenames and not (marker and marker.kwargs.get("transaction")):
-        return
-    import importlib
-
-    from django.apps import apps
-
-    from mchis.maternal.models import RiskRuleTable
-
-    request.getfixturevalue("transactional_db")
-    if not RiskRuleTable.objects.exists():
-        importlib.import_module("mchis.maternal.migrations.0002_risk_rules_2017").install(apps, None)

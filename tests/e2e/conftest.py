@@ -67,20 +67,3 @@ def log_in(page, live_server, account) -> list[str]:
         page.click("#agreement-accept")
     page.wait_for_url(live_server.url + "/")
     return passed
-
-
-@pytest.fixture(autouse=True)
-def reference_data(request):
-    """Live-server tests run on a flushed database (transactional), which also empties the
-    reference data that migrations install: put the 2017 risk rule table back first."""
-    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
-        return
-    import importlib
-
-    from django.apps import apps
-
-    from mchis.maternal.models import RiskRuleTable
-
-    request.getfixturevalue("transactional_db")
-    if not RiskRuleTable.objects.exists():
-        importlib.import_module("mchis.maternal.migrations.0002_risk_rules_2017").install(apps, None)

@@ -907,12 +907,9 @@ def key_report_lost(*, user: User, key_id: UUID | str, keep_session_key: str | N
     )
     if key is None:
         raise RecordNotFound
-    _end(key, state=KeyState.LOST, event=KeyEventKind.LOST, by=user, note="reported lost by the holder")
-    _ended(user)
     # A session verified with the lost key stops being verified by itself (gate_verify);
     # the holder's other sessions, whatever verified them, end now.
-    ended = sessions_end(user=user, reason="electronic key lost", keep_session_key=keep_session_key, by=user)
-    told = _notify_loss(key)
+    ended, told = _lost(key, by=user, note="reported lost by the holder", keep_session_key=keep_session_key)
     audit_record(
         action=AuditAction.SECURITY,
         actor=user,
@@ -923,6 +920,16 @@ def key_report_lost(*, user: User, key_id: UUID | str, keep_session_key: str | N
         extra={"sessions_ended": ended, "notices": told},
     )
     return key
+
+
+def _lost(key: ElectronicKey, *, by: User, note: str, keep_session_key: str | None = None) -> tuple[int, int]:
+    """A key lost, whoever reports it: ended as lost at once, the holder's sessions ended (but
+    `keep_session_key`), custodians and security administrators told. Returns (sessions
+    ended, notices sent) for the audit event."""
+    _end(key, state=KeyState.LOST, event=KeyEventKind.LOST, by=by, note=note)
+    _ended(key.user)
+    ended = sessions_end(user=key.user, reason="electronic key lost", keep_session_key=keep_session_key, by=by)
+    return ended, _notify_loss(key)
 
 
 def _register_target(*, actor: User, key_id: UUID | str) -> ElectronicKey:
@@ -963,13 +970,8 @@ def key_record_lost(*, actor: User, key_id: UUID | str, note: str = "") -> Elect
     once, every session of the holder ends, and the institution's custodians and the
     security administrators over it are told."""
     key = _register_target(actor=actor, key_id=key_id)
-    note = " ".join((note or "").split())
-    _end(
-        key, state=KeyState.LOST, event=KeyEventKind.LOST, by=actor, note=note or "recorded lost by the register keeper"
-    )
-    _ended(key.user)
-    ended = sessions_end(user=key.user, reason="electronic key lost", by=actor)
-    told = _notify_loss(key)
+    note = " ".join((note or "").split()) or "recorded lost by the register keeper"
+    ended, told = _lost(key, by=actor, note=note)
     audit_record(
         action=AuditAction.SECURITY,
         actor=actor,

@@ -59,7 +59,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -217,23 +217,28 @@ _EVENT_INSERT = (
     f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608 (names from the model)
     f"VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))})"
 )
-_REFS_INSERT_PG = (
-    # Rows in the order of the ids, so the index rows' ids follow the event's list.
-    f"WITH e AS ({_EVENT_INSERT} RETURNING id) "  # noqa: S608 (names from the models)
-    f"INSERT INTO {AuditObjectRef._meta.db_table} (event_id, object_type, object_id) "
-    "SELECT e.id, %s, u.oid FROM e, unnest(%s::text[]) WITH ORDINALITY AS u(oid, n) ORDER BY u.n"
-)
+
+
+def _refs_from(event: str) -> str:
+    """INSERT of the object index rows of the event returned by the WITH member `event`, in
+    the order of the ids (so the index rows' ids follow the event's list)."""
+    return (
+        f"INSERT INTO {AuditObjectRef._meta.db_table} (event_id, object_type, object_id) "  # noqa: S608 (names from the model)
+        f"SELECT {event}.id, %s, u.oid FROM {event}, unnest(%s::text[]) WITH ORDINALITY AS u(oid, n) ORDER BY u.n"
+    )
+
+
+_REFS_INSERT_PG = f"WITH e AS ({_EVENT_INSERT} RETURNING id) {_refs_from('e')}"
 _REFS_INSERT = f"INSERT INTO {AuditObjectRef._meta.db_table} (event_id, object_type, object_id) VALUES (%s, %s, %s)"  # noqa: S608
 
 
-def _event_insert(row: list, ids: list[str], connection=connection) -> None:
-    """INSERT the event row (column order) and its object index rows: one statement on PostgreSQL.
+def _event_insert(values: list, row: list, ids: list[str], connection=connection) -> None:
+    """INSERT the event (`values`: the row adapted for the database, in column order) and its
+    object index rows: one statement on PostgreSQL.
 
     Hand-written rather than save() + bulk_create(): this runs for every request and
     every write, and it saves a round trip and most of the ORM's per-row work.
     """
-    values = list(row)
-    values[_AT] = connection.ops.adapt_datetimefield_value(row[_AT])
     cursor = rows.cursor(connection)
     if ids and connection.vendor == "postgresql":
         cursor.execute(_REFS_INSERT_PG, [*values, row[_TYPE], ids])
@@ -248,7 +253,7 @@ _ACTIONS = frozenset(AuditAction.values)
 _OUTCOMES = frozenset(AuditOutcome.values)
 
 
-def _event_write(
+def _event_pending(
     *,
     action: str,
     actor,
@@ -261,7 +266,8 @@ def _event_write(
     reason: str,
     institution,
     extra: dict | None,
-) -> AuditEvent:
+) -> PendingEvent:
+    """The event checked and built as a row, not written yet."""
     if action not in _ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     if outcome not in _OUTCOMES:
@@ -287,7 +293,7 @@ def _event_write(
     ring = keyring()
     suite = ring.active.suite.name
     at = timezone.now()
-    # The row in column order (EVENT_FIELDS, then the MAC); the id is drawn below.
+    # The row in column order (EVENT_FIELDS, then the MAC); id and MAC are set when written.
     row = [
         None,
         at,
@@ -309,41 +315,99 @@ def _event_write(
         _extra_text(extra),
         "",
     ]
+    return PendingEvent(row, ids, _mac_for(suite, ring.audit_mac_key), ctx)
+
+
+_EVENT_CASTS = None
+
+
+def _event_casts() -> list[str]:
+    global _EVENT_CASTS
+    if _EVENT_CASTS is None:
+        conn = connections["default"]
+        _EVENT_CASTS = [f"%s::{f.db_type(conn)}" for f in AuditEvent._meta.concrete_fields]
+    return _EVENT_CASTS
+
+
+class PendingEvent:
+    """An event checked and built, written either alone (`audit_record`) or in the statement
+    of the rows it records (`audit_pending` with `rows.insert_together`)."""
+
+    __slots__ = ("ctx", "ids", "mac", "row")
+
+    def __init__(self, row: list, ids: list[str], mac, ctx: AuditContext):
+        self.row, self.ids, self.mac, self.ctx = row, ids, mac, ctx
+
+    @property
+    def together_key(self) -> bool:
+        return bool(self.ids)
+
+    def _finish(self, connection) -> list:
+        """Draw the id and MAC the canonical text: inside the event's transaction."""
+        row = self.row
+        row[0] = _event_id_next(connection)
+        text = [str(v) if v is not None else "" for v in row[:-1]]
+        text[_AT] = time_text(row[_AT])
+        row[-1] = self.mac(event_message(text)).hex()
+        values = list(row)
+        values[_AT] = connection.ops.adapt_datetimefield_value(row[_AT])
+        return values
+
+    def insert(self, connection) -> None:
+        _event_insert(self._finish(connection), self.row, self.ids, connection)
+
+    @classmethod
+    def together_sql(cls, with_ids: bool, name: str, source: str) -> str:
+        table = AuditEvent._meta.db_table
+        sql = (
+            f"{name} AS (INSERT INTO {table} ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608 (names from the model)
+            f"SELECT {', '.join(_event_casts())} FROM {source} RETURNING id)"
+        )
+        return f"{sql}, {name}_refs AS ({_refs_from(name)})" if with_ids else sql
+
+    def together_params(self, connection) -> list:
+        values = self._finish(connection)
+        return [*values, self.row[_TYPE], self.ids] if self.ids else values
+
+    def written(self) -> None:
+        self.ctx.events += 1
+        if self.row[6] == AuditAction.DENY:
+            self.ctx.denial_recorded = True
+
+    def event(self, alias: str) -> AuditEvent:
+        event = AuditEvent(*self.row)
+        event._state.adding = False
+        event._state.db = alias
+        return event
+
+
+def _event_write(**kwargs) -> AuditEvent:
+    pending = _event_pending(**kwargs)
     # (The connection itself, not the `django.db.connection` proxy: each attribute read
     # through the proxy costs a context-local lookup.)
     conn = transaction.get_connection()
-    mac = _mac_for(suite, ring.audit_mac_key)
+    read = pending.row[6] == AuditAction.READ
     if conn.in_atomic_block:
         # What atomic(savepoint=False) would do, without its bookkeeping: a failure dooms the
         # caller's transaction, so no action commits without its audit row.
         try:
-            _event_finish(row, ids, at, mac, conn)
+            pending.insert(conn)
         except BaseException:
             conn.needs_rollback = True
             raise
+    elif conn.vendor == "postgresql" and not (read and settings.MCHIS_AUDIT_READ_COMMIT == "async"):
+        # Alone, on PostgreSQL: the event and its object index rows are one statement, a
+        # transaction of its own (no BEGIN and COMMIT round trips).
+        pending.insert(conn)
     else:
         # Alone: a transaction of its own (on SQLite it holds the write lock from the id
         # lookup to the INSERT).
         with transaction.atomic():
-            if action == AuditAction.READ:
+            if read:
                 _read_commit_mode(conn)
-            _event_finish(row, ids, at, mac, conn)
-    event = AuditEvent(*row)
-    event._state.adding = False
-    event._state.db = conn.alias
-    ctx.events += 1
-    if action == AuditAction.DENY:
-        ctx.denial_recorded = True
-    return event
-
-
-def _event_finish(row: list, ids: list[str], at, mac, connection) -> None:
-    """Draw the id, MAC the canonical text and INSERT: inside the event's transaction."""
-    row[0] = _event_id_next(connection)
-    text = [str(v) if v is not None else "" for v in row[:-1]]
-    text[_AT] = time_text(at)
-    row[-1] = mac(event_message(text)).hex()
-    _event_insert(row, ids, connection)
+            pending.insert(conn)
+    pending.written()
+    return pending.event(conn.alias)
 
 
 def _read_commit_mode(connection) -> None:
@@ -397,6 +461,35 @@ def audit_record(
         reason=reason,
         institution=institution,
         extra=extra,
+    )
+
+
+def audit_pending(
+    *,
+    action: str,
+    actor=None,
+    object_type: str = "",
+    object_ids: Sequence[str] = (),
+    fields: Sequence[str] = (),
+    outcome: str = AuditOutcome.OK,
+    purpose: str = "",
+    reason: str = "",
+    institution=None,
+) -> PendingEvent:
+    """The event `audit_record` would write (same arguments), for `rows.insert_together` to
+    write in the same statement as the new rows it records: with them or not at all."""
+    return _event_pending(
+        action=action,
+        actor=actor,
+        actor_username="",
+        object_type=object_type,
+        object_ids=object_ids,
+        fields=fields,
+        outcome=outcome,
+        purpose=purpose,
+        reason=reason,
+        institution=institution,
+        extra=None,
     )
 
 

@@ -15,9 +15,11 @@ constraint refuses. `cursor` is a cursor kept per connection for such statements
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from functools import cache
+from typing import Protocol
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
 
@@ -121,4 +123,114 @@ def insert(obj: Model, *, skip_conflicts: bool = False, using: str = "default") 
         setattr(obj, obj._meta.pk.attname, row[0])
     obj._state.adding = False
     obj._state.db = using
+    return True
+
+
+class Together(Protocol):
+    """Something `insert_together` writes beside model instances (the audit event of the rows:
+    `mchis.audit.services.audit_pending`)."""
+
+    together_key: Hashable  # equal keys (of one class), equal SQL
+
+    @classmethod
+    def together_sql(cls, key: Hashable, name: str, source: str) -> str:
+        """The WITH members that write it once for each row of `source`, named after `name`."""
+
+    def together_params(self, connection) -> list: ...
+
+    def insert(self, connection) -> None: ...
+
+    def written(self) -> None:
+        """Called once the statement that wrote it succeeded."""
+
+
+@cache
+def _member_plan(model: type[Model], name: str, source: str) -> tuple[str, tuple, bool]:
+    meta = model._meta
+    auto = isinstance(meta.pk, AutoField | BigAutoField | SmallAutoField)
+    fields = tuple(f for f in _fields(model) if not (auto and f is meta.pk))
+    connection = connections["default"]
+    qn = connection.ops.quote_name
+    # Typed placeholders: in INSERT … SELECT the columns do not type the parameters.
+    sql = (
+        f"{name} AS (INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
+        f"SELECT {', '.join(f'%s::{f.db_type(connection)}' for f in fields)} FROM {source} "
+        f"RETURNING {qn(meta.pk.column)})"
+    )
+    return sql, fields, auto
+
+
+@cache
+def _together_plan(first: type[Model], rest: tuple, skip_conflicts: bool) -> tuple[str, list]:
+    """The statement, and per item of `rest` its model plan (None for a `Together`)."""
+    qn = connections["default"].ops.quote_name
+    first_sql = _insert_plan(first, "postgresql", skip_conflicts)[0]
+    members, plans = [f"w0 AS ({first_sql})"], []
+    returned = [("w0", first)]
+    for i, key in enumerate(rest, start=1):
+        if isinstance(key, type) and issubclass(key, Model):
+            sql, fields, auto = _member_plan(key, f"w{i}", "w0")
+            members.append(sql)
+            plans.append((fields, auto))
+            returned.append((f"w{i}", key))
+        else:
+            members.append(key[0].together_sql(key[1], f"w{i}", "w0"))
+            plans.append(None)
+    # One row (every new row's key) when the first row was written, none when it was skipped.
+    keys = ", ".join(f"{n}.{qn(m._meta.pk.column)}" for n, m in returned)
+    names = ", ".join(n for n, _m in returned)
+    return f"WITH {', '.join(members)} SELECT {keys} FROM {names}", plans  # noqa: S608 (names from the models)
+
+
+def insert_together(
+    first: Model, *rest: Model | Together, skip_conflicts: bool = False, using: str = "default"
+) -> bool:
+    """INSERT `first` and, only if it was written, the new rows `rest` (model instances, or a
+    `Together` such as an audit event), all or nothing.
+
+    On PostgreSQL one statement (data-modifying WITH clauses): a registration that writes a
+    person, her link and its audit event costs one round trip, and outside a transaction it
+    is a transaction of its own, committed by that one statement. Elsewhere one INSERT after
+    another in the caller's transaction (or a new one). `first` must carry its primary key
+    already (a UUID default), since the others may refer to it. With `skip_conflicts`, when a
+    unique constraint refuses `first`, nothing is written and the result is False.
+    """
+    if first.pk is None:
+        raise ValueError("insert_together: the first row needs its primary key before the INSERT")
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=using, savepoint=False):
+            if not insert(first, skip_conflicts=skip_conflicts, using=using):
+                return False
+            for item in rest:
+                if isinstance(item, Model):
+                    insert(item, using=using)
+                else:
+                    item.insert(connection)
+    else:
+        keys = tuple(type(i) if isinstance(i, Model) else (type(i), i.together_key) for i in rest)
+        sql, plans = _together_plan(type(first), keys, skip_conflicts)
+        _sql, first_fields, _auto = _insert_plan(type(first), connection.vendor, skip_conflicts)
+        params = [f.get_db_prep_save(f.pre_save(first, True), connection) for f in first_fields]
+        for item, plan in zip(rest, plans, strict=True):
+            if plan is None:
+                params += item.together_params(connection)
+            else:
+                params += [f.get_db_prep_save(f.pre_save(item, True), connection) for f in plan[0]]
+        c = cursor(connection)
+        c.execute(sql, params)
+        row = c.fetchone()
+        if row is None:
+            return False
+        written = iter(row[1:])
+        for item, plan in zip(rest, plans, strict=True):
+            if plan is not None:
+                pk = next(written)
+                if plan[1]:
+                    setattr(item, item._meta.pk.attname, pk)
+                item._state.adding, item._state.db = False, using
+        first._state.adding, first._state.db = False, using
+    for item in rest:
+        if not isinstance(item, Model):
+            item.written()
     return True

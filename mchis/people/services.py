@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mchis.access.errors import NotAllowed, RecordNotFound, StaleVersion
-from mchis.audit.services import audit_denied, audit_record
+from mchis.audit.services import audit_denied, audit_pending, audit_record
 from mchis.crypto.fields import blind_lookup, blind_values
 from mchis.crypto.keyring import keyring
 from mchis.ops import rows
@@ -126,8 +126,37 @@ def person_register(
         phone=phone,
         address=address,
     )
+    county = county_path_of(institution.region_path)
+    number = values["document_number"]
+    if number and (keyring().rotating_from or PersonPolicy().match_counties(actor) != {county}):
+        # During `keys rotate` one number has two indexes, and an actor registering in
+        # several counties may find her in another: look first, under a lock on the number.
+        with transaction.atomic():
+            _serialise_registration(county_path=county, number=number)
+            existing = _registered(actor, number)
+            if existing is not None:
+                return _link_existing(actor=actor, person=existing, institution=institution), False
+            person = _person_insert(actor=actor, institution=institution, values=values, county=county)
+            return (person, True) if person is not None else (_registered_link(actor, number, institution), False)
+    # The common case: the unique constraint on (county, number index) lets the database find
+    # a duplicate, so the person, her link and the audit event are written straight away (on
+    # PostgreSQL in one statement, and outside a caller's transaction that statement is the
+    # transaction), and only when the database refuses the row is the registered one looked up.
+    person = _person_insert(actor=actor, institution=institution, values=values, county=county)
+    if person is not None:
+        return person, True
     with transaction.atomic():
-        return _person_register(actor=actor, institution=institution, values=values)
+        return _registered_link(actor, number, institution), False
+
+
+def _registered_link(actor, number: str, institution: Institution) -> Person:
+    """After the database refused her row: the person registered with this number (already,
+    or meanwhile: on PostgreSQL the INSERT waited for that transaction to commit), now linked
+    to `institution`."""
+    existing = _registered(actor, number)
+    if existing is None:
+        raise RuntimeError("a person insert conflicted but no registration with its number is visible")
+    return _link_existing(actor=actor, person=existing, institution=institution)
 
 
 def _serialise_registration(*, county_path: str, number: str) -> None:
@@ -154,36 +183,14 @@ def _registered(actor, number: str) -> Person | None:
     return matches[0] if matches else None
 
 
-def _person_register(*, actor, institution: Institution, values: dict) -> tuple[Person, bool]:
-    """Find, or insert (person, link, audit event).
-
-    The unique constraint on (county, number index) lets the database find a duplicate: in
-    the common case (the actor registers in this one county, and no key rotation is under
-    way) the person is inserted straight away, and only when the database refuses the row
-    is the registered one looked up. Otherwise (an actor who registers in several counties,
-    or during `keys rotate`, when one number has two indexes) the lookup comes first, under
-    a lock on the number.
-    """
-    county = county_path_of(institution.region_path)
-    number = values["document_number"]
-    if number and (keyring().rotating_from or PersonPolicy().match_counties(actor) != {county}):
-        _serialise_registration(county_path=county, number=number)
-        existing = _registered(actor, number)
-        if existing is not None:
-            return _link_existing(actor=actor, person=existing, institution=institution), False
+def _person_insert(*, actor, institution: Institution, values: dict, county: str) -> Person | None:
+    """The new person, her link to the registering institution and the audit event, all or
+    nothing; None (nothing written) when her number is registered in the county already."""
     person = Person(**values, county_path=county, registered_by=institution)
-    if not rows.insert(person, skip_conflicts=True):
-        # Registered meanwhile (on PostgreSQL the INSERT waited for that transaction to commit).
-        existing = _registered(actor, number)
-        if existing is None:
-            raise RuntimeError("a person insert conflicted but no registration with its number is visible")
-        return _link_existing(actor=actor, person=existing, institution=institution), False
-    rows.insert(
-        PersonLink(
-            person=person, institution=institution, institution_region_path=institution.region_path, created_by=actor
-        )
+    link = PersonLink(
+        person=person, institution=institution, institution_region_path=institution.region_path, created_by=actor
     )
-    audit_record(
+    event = audit_pending(
         action="create",
         actor=actor,
         object_type="people.person",
@@ -191,7 +198,7 @@ def _person_register(*, actor, institution: Institution, values: dict) -> tuple[
         fields=[f for f in PERSON_FIELDS if values[f] not in (None, "")],
         institution=institution,
     )
-    return person, True
+    return person if rows.insert_together(person, link, event, skip_conflicts=True) else None
 
 
 def _link_existing(*, actor, person: Person, institution: Institution) -> Person:

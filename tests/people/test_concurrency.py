@@ -4,15 +4,16 @@ INSERT waits for the first transaction, is refused when it commits, and the seco
 registration finds her and links her instead (P20: found, not duplicated)."""
 
 import threading
+import time
 from datetime import date
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from mchis.people.identifiers import id_make
 from mchis.people.models import Person, PersonLink
 from mchis.people.services import person_register
-from tests.api.test_concurrency import in_thread, slowed
+from tests.api.test_concurrency import in_thread
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent writers (PostgreSQL)"),
@@ -34,12 +35,20 @@ def register(actor):
     )
 
 
-def test_the_same_woman_registered_at_once_at_two_institutions_is_one_person(actors, monkeypatch):
+def test_the_same_woman_registered_at_once_at_two_institutions_is_one_person(actors):
     first_inside = threading.Event()
-    # The first registration holds its transaction open after inserting her (at its audit event).
-    slowed(monkeypatch, "mchis.people.services", "audit_record", first_inside, hold=0.7)
+
+    def held():
+        # The first registration runs in a caller's transaction (as a pregnancy registration
+        # does) that stays open after she is inserted.
+        with transaction.atomic():
+            result = register(actors["clinician.thc1"])
+            first_inside.set()
+            time.sleep(0.7)
+        return result
+
     results: list = []
-    one = in_thread(lambda: register(actors["clinician.thc1"]), results)
+    one = in_thread(held, results)
     assert first_inside.wait(10)
     two = in_thread(lambda: register(actors["clinician.mch"]), results)
     one.join(10)

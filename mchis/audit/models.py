@@ -9,6 +9,10 @@ Design notes (the module docstring of `mchis.audit.services` explains sealing):
   from the database without parsing JSON (whose text form PostgreSQL's jsonb normalises).
 * `actor` and `institution` are references without database constraints: the trail must
   neither block nor cascade from changes elsewhere, and it keeps a copy of the username.
+  `AuditObjectRef.event` has none either (see there).
+* A migration that changes a field of an audit table makes SQLite rebuild the table, which
+  drops its triggers: such a migration puts them back (audit 0004), and
+  tests/audit/test_append_only.py checks every table has them after all migrations.
 * `AuditObjectRef` repeats each (object type, object id) of an event as its own row so that
   "who saw this record" is one index range scan on SQLite and PostgreSQL alike; the
   verifier checks that these rows agree with the ids the event's MAC covers.
@@ -127,7 +131,14 @@ class AuditEvent(AppendOnly):
 class AuditObjectRef(AppendOnly):
     """One row per object id of an event: the index behind "who saw this record"."""
 
-    event = models.ForeignKey(AuditEvent, on_delete=models.DO_NOTHING, db_index=False, related_name="refs")
+    # No database constraint: the event and its rows are written by one statement and never
+    # changed or deleted (triggers), and `audit verify` checks the rows against the ids each
+    # event's MAC covers, naming any row whose event does not exist. A constraint would cost
+    # every event a deferred check at commit (on PostgreSQL a trigger run and a row lock on the
+    # event). Its index is `audit_ref_event` below.
+    event = models.ForeignKey(
+        AuditEvent, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="refs"
+    )
     object_type = models.CharField(max_length=100)
     object_id = models.CharField(max_length=64)
 

@@ -15,6 +15,9 @@ bound to model, field and row by the AAD (`people.person|name|<pk>`)::
             source="document_number", normalizer="mchis.people.identifiers.id_normalise"
         )
 
+        class Meta:
+            indexes = [models.Index(fields=["document_number_bidx"], name="person_by_number")]
+
     Person.objects.visible_to(actor).filter(**blind_lookup(Person, "document_number_bidx", "11010119900307123x"))
 
 How a value travels:
@@ -446,10 +449,17 @@ class BlindIndexField(models.CharField):
     Only identifiers that are searched (ID number, phone) get one, never a test result on its
     own: a keyed hash of a value with few possible outcomes (positive/negative) would reveal it
     to anyone who can compare rows.
+
+    The model declares the column's index in `Meta.indexes`
+    (`models.Index(fields=["phone_bidx"], name=…)`), or a unique constraint starting with the
+    column; the system check refuses a model without one (mchis.E206). Not `db_index` or
+    `unique` on the field (mchis.E207): for a CharField column those make Django's PostgreSQL
+    schema editor add a second, `varchar_pattern_ops` ("_like") index for LIKE queries, which
+    an exact-match column never runs and every INSERT would pay for.
     """
 
     description = "Blind index (keyed HMAC, exact match)"
-    _forced = {"max_length": 64, "db_index": True, "null": True, "editable": False}
+    _forced = {"max_length": 64, "null": True, "editable": False}
 
     def __init__(
         self,
@@ -524,7 +534,7 @@ class BlindIndexField(models.CharField):
         return index
 
     def check(self, **kwargs):
-        errors = super().check(**kwargs)
+        errors = [*super().check(**kwargs), *self._check_index()]
         try:
             source = self.model._meta.get_field(self.source)
         except FieldDoesNotExist:
@@ -550,6 +560,38 @@ class BlindIndexField(models.CharField):
                     )
                 )
         return errors
+
+    def _check_index(self):
+        if self.db_index or self.unique:
+            return [
+                checks.Error(
+                    "a BlindIndexField is not indexed through db_index or unique: on PostgreSQL they add a "
+                    "varchar_pattern_ops (LIKE) index besides the plain one, useless for exact-match lookups",
+                    hint=f"declare models.Index(fields=[{self.name!r}], name=…) in the model's Meta.indexes "
+                    "(a UniqueConstraint in Meta.constraints for a unique one)",
+                    obj=self,
+                    id="mchis.E207",
+                )
+            ]
+        opts = self.model._meta
+        if opts.abstract or any(_leads_with(self.name, i) for i in (*opts.indexes, *opts.constraints)):
+            return []
+        return [
+            checks.Error(
+                "a BlindIndexField is searched by exact match (blind_lookup) and needs an index that starts with it",
+                hint=f"declare models.Index(fields=[{self.name!r}], name=…) in the model's Meta.indexes",
+                obj=self,
+                id="mchis.E206",
+            )
+        ]
+
+
+def _leads_with(name: str, declared: models.Index | models.BaseConstraint) -> bool:
+    """Whether an index or unique constraint of Meta, over every row, starts with the field `name`."""
+    if not isinstance(declared, models.Index | models.UniqueConstraint) or declared.condition is not None:
+        return False
+    fields = declared.fields
+    return bool(fields) and fields[0].lstrip("-") == name
 
 
 def blind_values(model: type[models.Model], field_name: str, value: Any) -> list[str]:

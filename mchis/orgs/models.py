@@ -9,6 +9,7 @@ through the tree.
 
 from __future__ import annotations
 
+from django.core import checks
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -23,6 +24,12 @@ class PathField(models.CharField):
     (e.g. en_US.UTF-8) ignores "/" when sorting, so the column is declared COLLATE "C"
     there; SQLite compares bytes (BINARY) already. Declared here rather than with
     `db_collation` so the same migration suits both databases.
+
+    A plain btree index on the column then serves prefix ranges (`subtree_q`) on both. It is
+    declared in the model's `Meta.indexes` (or `Meta.constraints` for a unique one), never
+    with `db_index` or `unique` on the field (system check mchis.E301): for a CharField
+    those make Django's PostgreSQL schema editor add a second, `varchar_pattern_ops` ("_like")
+    index, redundant on a "C" column and paid for by every INSERT.
     """
 
     def db_parameters(self, connection):
@@ -30,6 +37,21 @@ class PathField(models.CharField):
         if connection.vendor == "postgresql":
             params["collation"] = "C"
         return params
+
+    def check(self, **kwargs):
+        errors = super().check(**kwargs)
+        if self.db_index or self.unique:
+            errors.append(
+                checks.Error(
+                    "a PathField is not indexed through db_index or unique: on PostgreSQL they add a "
+                    'varchar_pattern_ops (LIKE) index besides the plain one, which the "C" collation makes redundant',
+                    hint=f"declare models.Index(fields=[{self.name!r}], name=…) in the model's Meta.indexes, "
+                    "or a models.UniqueConstraint in Meta.constraints",
+                    obj=self,
+                    id="mchis.E301",
+                )
+            )
+        return errors
 
 
 def subtree_q(path: str, field: str = "path") -> Q:
@@ -68,7 +90,7 @@ class Region(models.Model):
         on_delete=models.PROTECT,
         related_name="children",
     )
-    path = PathField(_("path"), max_length=255, unique=True)
+    path = PathField(_("path"), max_length=255)
 
     objects = RegionQuerySet.as_manager()
 
@@ -78,6 +100,8 @@ class Region(models.Model):
         ordering = ["path"]
         constraints = [
             models.CheckConstraint(condition=Q(level__gte=0, level__lte=5), name="region_level_range"),
+            # Also the index of subtree ranges (PathField: a constraint, not unique=True).
+            models.UniqueConstraint(fields=["path"], name="region_path_unique"),
         ]
 
     def __str__(self) -> str:
@@ -132,7 +156,7 @@ class Institution(models.Model):
     kind = models.CharField(_("kind"), max_length=32, choices=InstitutionKind.choices)
     region = models.ForeignKey(Region, verbose_name=_("region"), on_delete=models.PROTECT, related_name="institutions")
     # Copy of region.path, kept in step by the services (see region_move).
-    region_path = PathField(_("region path"), max_length=255, db_index=True, editable=False)
+    region_path = PathField(_("region path"), max_length=255, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
 
     objects = InstitutionQuerySet.as_manager()
@@ -141,6 +165,7 @@ class Institution(models.Model):
         verbose_name = _("institution")
         verbose_name_plural = _("institutions")
         ordering = ["region_path", "name"]
+        indexes = [models.Index(fields=["region_path"], name="institution_by_region_path")]
 
     def __str__(self) -> str:
         return self.name

@@ -47,10 +47,17 @@ class Person(models.Model):
     phone = EncryptedTextField(_("phone"), null=True, blank=True)
     phone_bidx = BlindIndexField(source="phone", normalizer="mchis.people.identifiers.phone_normalise")
     address = EncryptedTextField(_("address"), null=True, blank=True)
-    # The county the person was registered in: duplicates are looked for inside it.
-    county_path = PathField(_("county"), max_length=255, db_index=True, editable=False)
+    # The county the person was registered in: duplicates are looked for inside it. Indexed
+    # by the unique constraint below, which starts with it.
+    county_path = PathField(_("county"), max_length=255, editable=False)
+    # No index: nothing looks persons up by it, and institutions are deactivated, never
+    # deleted (no service, page or API deletes one), so PROTECT never has to search it.
     registered_by = models.ForeignKey(
-        "orgs.Institution", verbose_name=_("registered by"), on_delete=models.PROTECT, related_name="+"
+        "orgs.Institution",
+        verbose_name=_("registered by"),
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="+",
     )
     created_at = models.DateTimeField(_("registered at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -66,15 +73,23 @@ class Person(models.Model):
         verbose_name_plural = _("persons")
         default_manager_name = "objects"
         base_manager_name = "unscoped"
+        # Every index is written by every registration: these are all there are (besides the
+        # primary key), each one needed (tests/people/test_indexes.py).
         constraints = [
             # One registration per document number per county (P20: the woman registered
             # anywhere in the county is found, not duplicated): the database refuses a second
             # one, which lets registration skip the lookup in the common case (services).
+            # Not partial: NULLs are distinct in a unique index (SQLite, and PostgreSQL's
+            # default NULLS DISTINCT), so children without a document are many per county,
+            # and the index then also serves `county_path IN (…)` (PersonPolicy.filter_match).
             models.UniqueConstraint(
                 fields=["county_path", "document_number_bidx"],
-                condition=models.Q(document_number_bidx__isnull=False),
                 name="person_number_once_per_county",
             )
+        ]
+        indexes = [
+            models.Index(fields=["document_number_bidx"], name="person_by_number"),
+            models.Index(fields=["phone_bidx"], name="person_by_phone"),
         ]
 
     def __str__(self) -> str:
@@ -84,17 +99,24 @@ class Person(models.Model):
 class PersonLink(models.Model):
     """An institution that holds records of the person (registration, care, transfer)."""
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="links")
-    institution = models.ForeignKey("orgs.Institution", on_delete=models.PROTECT, related_name="+")
+    # No index of their own: `person_link_unique` starts with the person (the policy's EXISTS
+    # and CASCADE), `person_link_by_institution` with the institution.
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, db_index=False, related_name="links")
+    institution = models.ForeignKey("orgs.Institution", on_delete=models.PROTECT, db_index=False, related_name="+")
     # Copy of the institution's region path: jurisdiction filters need no join through the tree.
-    institution_region_path = PathField(max_length=255, db_index=True, editable=False)
+    institution_region_path = PathField(max_length=255, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # No index: nothing looks links up by it, and accounts are disabled, never deleted (no
+    # service, page or API deletes one), so PROTECT never has to search it.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False, related_name="+")
 
     class Meta:
         verbose_name = _("person's institution")
         constraints = [models.UniqueConstraint(fields=["person", "institution"], name="person_link_unique")]
-        indexes = [models.Index(fields=["institution", "person"], name="person_link_by_institution")]
+        indexes = [
+            models.Index(fields=["institution", "person"], name="person_link_by_institution"),
+            models.Index(fields=["institution_region_path"], name="person_link_by_region"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.person_id} @ {self.institution_id}"

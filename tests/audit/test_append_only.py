@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 
 from mchis.audit.models import AuditEvent, AuditObjectRef, AuditSeal
 
@@ -97,3 +98,34 @@ def test_every_audit_table_keeps_its_triggers_after_all_migrations():
         triggers = cursor.fetchall()
     for table in ("audit_auditevent", "audit_auditobjectref", "audit_auditseal"):
         assert len([name for t, name in triggers if t == table]) == 2, (table, triggers)
+
+
+def refs_foreign_keys() -> list[str]:
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, "audit_auditobjectref")
+    return [name for name, info in found.items() if info["foreign_key"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_that_drops_the_object_index_foreign_key_leaves_the_rows_append_only(read_event):
+    """audit 0004 drops AuditObjectRef.event's foreign key, which SQLite does by rebuilding the
+    table, and the rebuild drops the table's triggers: both ways, the rows it holds stay
+    refused to UPDATE and DELETE on the database this runs on (P10)."""
+    read_event("p1", "p2")
+    before = list(AuditObjectRef.objects.order_by("id").values_list("id", "event_id", "object_id"))
+    executor = MigrationExecutor(connection)
+    latest = [key for key in executor.loader.graph.leaf_nodes() if key[0] == "audit"]
+    try:
+        executor.migrate([("audit", "0003_seal_time_index")])
+        assert refs_foreign_keys()
+        refused(raw("UPDATE audit_auditobjectref SET object_id = 'changed'"))
+        refused(raw("DELETE FROM audit_auditobjectref"))
+    finally:
+        executor.loader.build_graph()
+        executor.migrate(latest)
+    assert latest == [("audit", "0004_ref_event_without_constraint")]
+    assert refs_foreign_keys() == []
+    refused(raw("UPDATE audit_auditobjectref SET object_id = 'changed'"))
+    refused(raw("DELETE FROM audit_auditobjectref"))
+    after = list(AuditObjectRef.objects.order_by("id").values_list("id", "event_id", "object_id"))
+    assert after == before

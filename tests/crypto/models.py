@@ -42,6 +42,10 @@ try:
 
         class Meta:
             app_label = "crypto_tests"
+            indexes = [
+                models.Index(fields=["id_number_bidx"], name="crypto_patient_id_number"),
+                models.Index(fields=["phone_bidx"], name="crypto_patient_phone"),
+            ]
 
         def __str__(self) -> str:
             return f"{type(self).__name__} {self.pk}"
@@ -55,6 +59,7 @@ try:
 
         class Meta:
             app_label = "crypto_tests"
+            indexes = [models.Index(fields=["phone_bidx"], name="crypto_contact_phone")]
 
         def __str__(self) -> str:
             return f"{type(self).__name__} {self.pk}"

@@ -39,6 +39,7 @@ def main(argv: list[str]) -> None:
         class Meta:
             app_label = "crypto"
             db_table = "crypto_rotation_sample"
+            indexes = [models.Index(fields=["code_bidx"], name="crypto_rotation_sample_code")]
 
         def __str__(self) -> str:
             return f"sample {self.pk}"

@@ -6,11 +6,12 @@ import json
 
 import pytest
 from django.core.exceptions import FieldError, ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.graph import MigrationGraph
 from django.db.migrations.state import ModelState, ProjectState
 from django.db.migrations.writer import MigrationWriter
+from django.test.utils import isolate_apps
 
 from mchis.crypto.fields import (
     BlindIndexField,
@@ -364,7 +365,9 @@ def test_fields_deconstruct_to_serialisable_arguments_that_rebuild_the_same_fiel
     MigrationWriter.serialize(field)  # raises when something cannot go into a migration
     if isinstance(field, BlindIndexField):
         assert not {"max_length", "db_index", "null", "editable"} & set(kwargs)
-        assert (rebuilt.max_length, rebuilt.db_index, rebuilt.null, rebuilt.editable) == (64, True, True, False)
+        assert (rebuilt.max_length, rebuilt.null, rebuilt.editable) == (64, True, False)
+        # Its index is the model's, in Meta (see the index checks below).
+        assert (rebuilt.db_index, rebuilt.unique) == (False, False)
 
 
 def test_the_autodetector_sees_no_change_after_a_round_trip_through_migration_state():
@@ -376,3 +379,58 @@ def test_the_autodetector_sees_no_change_after_a_round_trip_through_migration_st
     after = ProjectState()
     after.add_model(ModelState.from_model(rendered))
     assert MigrationAutodetector(before, after).changes(graph=MigrationGraph()) == {}
+
+
+# --- the index of a blind index (mchis.E206, mchis.E207) -------------------------------------
+def blind_model(*, meta: dict | None = None, **field_kwargs):
+    """A model with a blind index, in a registry of its own, and its check() errors of mchis."""
+    with isolate_apps():
+        attrs = {
+            "__module__": __name__,
+            "id": models.UUIDField(primary_key=True, default=uuid7, editable=False),
+            "phone": EncryptedTextField(null=True),
+            "phone_bidx": BlindIndexField(source="phone", **field_kwargs),
+            "Meta": type("Meta", (), {"app_label": "crypto_tests", **(meta or {})}),
+        }
+        model = type("Indexed", (models.Model,), attrs)
+        return [e.id for e in model.check() if e.id.startswith("mchis.")]
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"indexes": [models.Index(fields=["phone_bidx"], name="indexed_phone")]},
+        {"indexes": [models.Index(fields=["phone_bidx", "id"], name="indexed_phone_id")]},
+        {"constraints": [models.UniqueConstraint(fields=["phone_bidx"], name="indexed_phone_once")]},
+    ],
+)
+def test_a_blind_index_with_an_index_in_meta_that_starts_with_it_passes(meta):
+    assert blind_model(meta=meta) == []
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {},
+        # Not first: "phone_bidx IN (…)" alone cannot use it.
+        {"indexes": [models.Index(fields=["id", "phone_bidx"], name="indexed_id_phone")]},
+        # Partial: not every row is in it.
+        {"indexes": [models.Index(fields=["phone_bidx"], condition=models.Q(phone__isnull=True), name="indexed_some")]},
+    ],
+)
+def test_a_model_without_an_index_that_starts_with_its_blind_index_fails_the_check(meta):
+    assert blind_model(meta=meta) == ["mchis.E206"]
+
+
+@pytest.mark.parametrize("kwargs", [{"db_index": True}, {"unique": True}])
+def test_a_blind_index_is_not_indexed_through_the_field(kwargs):
+    """On PostgreSQL, db_index or unique on a CharField adds a varchar_pattern_ops ("_like")
+    index for LIKE, which an exact-match column never runs and every INSERT pays for."""
+    meta = {"indexes": [models.Index(fields=["phone_bidx"], name="indexed_phone")]}
+    assert blind_model(meta=meta, **kwargs) == ["mchis.E207"]
+
+
+def test_every_installed_blind_index_has_its_index():
+    from django.core import checks
+
+    assert [e for e in checks.run_checks() if e.id in ("mchis.E206", "mchis.E207")] == []

@@ -2,10 +2,12 @@
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, models
+from django.test.utils import isolate_apps
 
-from mchis.orgs.models import Institution, InstitutionKind, Region, RegionLevel
+from mchis.orgs.models import Institution, InstitutionKind, PathField, Region, RegionLevel
 from mchis.orgs.services import institution_create, region_create, region_move
+from tests.indexes import query_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +88,35 @@ def test_subtree_lookup_uses_an_index(tree):
             cursor.execute("EXPLAIN " + sql, params)
             plan = " ".join(row[0] for row in cursor.fetchall())
             assert "Index" in plan and "path" in plan, plan
+
+
+def test_institutions_in_a_region_are_an_index_range_too(tree):
+    qs = Institution.objects.in_region(tree["county_a"]).values_list("id")
+    text = query_plan(qs)
+    assert "institution_by_region_path" in text, text
+
+
+def path_model_errors(**kwargs) -> list[str]:
+    with isolate_apps():
+
+        class Place(models.Model):
+            path = PathField(max_length=255, **kwargs)
+
+            class Meta:
+                app_label = "orgs_tests"
+
+            def __str__(self) -> str:
+                return self.path
+
+        return [e.id for e in Place.check() if e.id.startswith("mchis.")]
+
+
+@pytest.mark.parametrize("kwargs", [{"db_index": True}, {"unique": True}])
+def test_a_path_is_indexed_in_meta_not_through_the_field(kwargs):
+    """On PostgreSQL, db_index or unique on a CharField adds a varchar_pattern_ops ("_like")
+    index beside the plain one: redundant on a "C"-collated path, and paid for by every INSERT."""
+    assert path_model_errors(**kwargs) == ["mchis.E301"]
+    assert path_model_errors() == []
 
 
 def test_moving_a_county_to_another_city_recodes_and_moves_its_subtree(tree):

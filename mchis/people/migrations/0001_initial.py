@@ -48,8 +48,10 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "document_number_bidx",
+                    # db_index=True: what BlindIndexField forced when this migration was
+                    # written (it no longer does; people 0003 moves the index to Meta).
                     mchis.crypto.fields.BlindIndexField(
-                        normalizer="mchis.people.identifiers.id_normalise", source="document_number"
+                        db_index=True, normalizer="mchis.people.identifiers.id_normalise", source="document_number"
                     ),
                 ),
                 ("name", mchis.crypto.fields.EncryptedTextField(verbose_name="name")),
@@ -63,8 +65,10 @@ class Migration(migrations.Migration):
                 ("phone", mchis.crypto.fields.EncryptedTextField(blank=True, null=True, verbose_name="phone")),
                 (
                     "phone_bidx",
+                    # db_index=True: what BlindIndexField forced when this migration was
+                    # written (it no longer does; people 0003 moves the index to Meta).
                     mchis.crypto.fields.BlindIndexField(
-                        normalizer="mchis.people.identifiers.phone_normalise", source="phone"
+                        db_index=True, normalizer="mchis.people.identifiers.phone_normalise", source="phone"
                     ),
                 ),
                 ("address", mchis.crypto.fields.EncryptedTextField(blank=True, null=True, verbose_name="address")),

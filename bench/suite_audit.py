@@ -161,8 +161,8 @@ def _registrations(audited: bool, n: int, worker: int, start, out) -> None:
     from django.db import connection
 
     import mchis.people.services as people_services
-    from mchis.audit.services import PendingEvent
     from mchis.accounts.models import User
+    from mchis.audit.services import PendingEvent
     from mchis.people.identifiers import id_make
 
     if not audited:

@@ -49,9 +49,9 @@ def test_raw_sql_updates_and_deletes_are_refused(trail, table):
 def test_truncate_is_refused(table):
     from mchis.audit.services import audit_record
 
-    # Events without object ids: PostgreSQL refuses TRUNCATE of a table with pending
-    # foreign-key checks before any trigger runs, which would prove nothing.
-    audit_record(action="login")
+    # An event with an object index row, so both tables hold a row to lose (the index rows
+    # carry no foreign key: nothing but the trigger stands in the way).
+    audit_record(action="read", object_type="people.person", object_ids=["p1"], fields=["name"])
     seal_now()
     refused(raw(f"TRUNCATE {table} CASCADE"))
 

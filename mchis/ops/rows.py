@@ -10,7 +10,9 @@ rest of the code cannot tell the difference.
 Writes the same way: `insert` writes a new instance with the values `save()` would write
 (every field's `pre_save` and `get_db_prep_save`: defaults, timestamps, encryption, blind
 indexes) in one statement built once per model, optionally skipping a row that a unique
-constraint refuses. `cursor` is a cursor kept per connection for such statements.
+constraint refuses; `insert_together` writes a new row and the rows that depend on it (an
+audit event among them) all or nothing, on PostgreSQL in one statement. `cursor` is a cursor
+kept per connection for such statements.
 """
 
 from __future__ import annotations
@@ -102,6 +104,12 @@ def _insert_plan(model: type[Model], vendor: str, skip_conflicts: bool) -> tuple
     return sql, fields, auto
 
 
+def _values(obj: Model, fields: tuple, connection) -> list:
+    """What `save()` would write for a new `obj`: each field's `pre_save` (defaults, timestamps,
+    encryption, blind indexes), then its database value."""
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+
 def insert(obj: Model, *, skip_conflicts: bool = False, using: str = "default") -> bool:
     """INSERT the new instance `obj` as `obj.save()` would, in one prepared statement.
 
@@ -113,9 +121,8 @@ def insert(obj: Model, *, skip_conflicts: bool = False, using: str = "default") 
     """
     connection = connections[using]
     sql, fields, auto = _insert_plan(type(obj), connection.vendor, skip_conflicts)
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     c = cursor(connection)
-    c.execute(sql, values)
+    c.execute(sql, _values(obj, fields, connection))
     row = c.fetchone()
     if row is None:
         return False
@@ -211,12 +218,12 @@ def insert_together(
         keys = tuple(type(i) if isinstance(i, Model) else (type(i), i.together_key) for i in rest)
         sql, plans = _together_plan(type(first), keys, skip_conflicts)
         _sql, first_fields, _auto = _insert_plan(type(first), connection.vendor, skip_conflicts)
-        params = [f.get_db_prep_save(f.pre_save(first, True), connection) for f in first_fields]
+        params = _values(first, first_fields, connection)
         for item, plan in zip(rest, plans, strict=True):
             if plan is None:
                 params += item.together_params(connection)
             else:
-                params += [f.get_db_prep_save(f.pre_save(item, True), connection) for f in plan[0]]
+                params += _values(item, plan[0], connection)
         c = cursor(connection)
         c.execute(sql, params)
         row = c.fetchone()

@@ -62,3 +62,33 @@ def test_the_same_woman_registered_at_once_at_two_institutions_is_one_person(act
         actors["clinician.thc1"].institution_id,
         actors["clinician.mch"].institution_id,
     }
+
+
+def test_registrations_at_once_outside_any_transaction_make_one_person_each(actors):
+    """The common case, each registration one statement: started together, the second INSERT
+    waits on the unique index for the first to commit, writes nothing, and links her."""
+    clinicians = [actors["clinician.thc1"], actors["clinician.mch"]]
+    for sequence in range(70, 80, 2):
+        number = id_make(area_code="410121", born=date(1995, 2, 3), sequence=sequence)
+        start = threading.Barrier(2)
+        results: list = []
+
+        def register_at(actor, number=number, start=start):
+            start.wait(10)
+            return person_register(
+                actor=actor,
+                institution=actor.institution,
+                document_type="resident_id",
+                document_number=number,
+                name="钱小梅",
+                sex=2,
+                birth_date=date(1995, 2, 3),
+            )
+
+        threads = [in_thread(lambda a=a: register_at(a), results) for a in clinicians]
+        for t in threads:
+            t.join(10)
+        assert not [r for r in results if isinstance(r, BaseException)], results
+        assert len({person.pk for person, _created in results}) == 1
+        assert sorted(created for _person, created in results) == [False, True]
+        assert PersonLink.objects.filter(person_id=results[0][0].pk).count() == 2

@@ -23,15 +23,15 @@ pytestmark = [
 NUMBER = id_make(area_code="410121", born=date(1994, 6, 7), sequence=66)
 
 
-def register(actor):
+def register(actor, number: str = NUMBER):
     return person_register(
         actor=actor,
         institution=actor.institution,
         document_type="resident_id",
-        document_number=NUMBER,
+        document_number=number,
         name="赵小红",
         sex=2,
-        birth_date=date(1994, 6, 7),
+        birth_date=date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
     )
 
 
@@ -75,15 +75,7 @@ def test_registrations_at_once_outside_any_transaction_make_one_person_each(acto
 
         def register_at(actor, number=number, start=start):
             start.wait(10)
-            return person_register(
-                actor=actor,
-                institution=actor.institution,
-                document_type="resident_id",
-                document_number=number,
-                name="钱小梅",
-                sex=2,
-                birth_date=date(1995, 2, 3),
-            )
+            return register(actor, number)
 
         threads = [in_thread(lambda a=a: register_at(a), results) for a in clinicians]
         for t in threads:

@@ -57,6 +57,7 @@ import re
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
@@ -212,7 +213,7 @@ _EVENT_COLUMNS = [f.column for f in AuditEvent._meta.concrete_fields]
 # The write path builds the row as a tuple in column order: the canonical fields, then the MAC.
 if [f.attname for f in AuditEvent._meta.concrete_fields] != [*EVENT_FIELDS, "mac"]:
     raise RuntimeError("AuditEvent's columns no longer follow integrity.EVENT_FIELDS then mac")
-_AT, _TYPE = _EVENT_COLUMNS.index("at"), _EVENT_COLUMNS.index("object_type")
+_AT, _ACTION, _TYPE = (_EVENT_COLUMNS.index(c) for c in ("at", "action", "object_type"))
 _EVENT_INSERT = (
     f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608 (names from the model)
     f"VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))})"
@@ -232,7 +233,7 @@ _REFS_INSERT_PG = f"WITH e AS ({_EVENT_INSERT} RETURNING id) {_refs_from('e')}"
 _REFS_INSERT = f"INSERT INTO {AuditObjectRef._meta.db_table} (event_id, object_type, object_id) VALUES (%s, %s, %s)"  # noqa: S608
 
 
-def _event_insert(values: list, row: list, ids: list[str], connection=connection) -> None:
+def _event_insert(values: list, ids: list[str], connection=connection) -> None:
     """INSERT the event (`values`: the row adapted for the database, in column order) and its
     object index rows: one statement on PostgreSQL.
 
@@ -241,11 +242,11 @@ def _event_insert(values: list, row: list, ids: list[str], connection=connection
     """
     cursor = rows.cursor(connection)
     if ids and connection.vendor == "postgresql":
-        cursor.execute(_REFS_INSERT_PG, [*values, row[_TYPE], ids])
+        cursor.execute(_REFS_INSERT_PG, [*values, values[_TYPE], ids])
     else:
         cursor.execute(_EVENT_INSERT, values)
         if ids:
-            cursor.executemany(_REFS_INSERT, [(row[0], row[_TYPE], oid) for oid in ids])
+            cursor.executemany(_REFS_INSERT, [(values[0], values[_TYPE], oid) for oid in ids])
 
 
 # Django builds `Choices.values` as a new list on every access; every event checks both.
@@ -318,15 +319,11 @@ def _event_pending(
     return PendingEvent(row, ids, _mac_for(suite, ring.audit_mac_key), ctx)
 
 
-_EVENT_CASTS = None
-
-
-def _event_casts() -> list[str]:
-    global _EVENT_CASTS
-    if _EVENT_CASTS is None:
-        conn = connections["default"]
-        _EVENT_CASTS = [f"%s::{f.db_type(conn)}" for f in AuditEvent._meta.concrete_fields]
-    return _EVENT_CASTS
+@cache
+def _event_casts() -> tuple[str, ...]:
+    """Typed placeholders of the event's columns: in INSERT … SELECT the columns do not type them."""
+    conn = connections["default"]
+    return tuple(f"%s::{f.db_type(conn)}" for f in AuditEvent._meta.concrete_fields)
 
 
 class PendingEvent:
@@ -354,7 +351,7 @@ class PendingEvent:
         return values
 
     def insert(self, connection) -> None:
-        _event_insert(self._finish(connection), self.row, self.ids, connection)
+        _event_insert(self._finish(connection), self.ids, connection)
 
     @classmethod
     def together_sql(cls, with_ids: bool, name: str, source: str) -> str:
@@ -371,7 +368,7 @@ class PendingEvent:
 
     def written(self) -> None:
         self.ctx.events += 1
-        if self.row[6] == AuditAction.DENY:
+        if self.row[_ACTION] == AuditAction.DENY:
             self.ctx.denial_recorded = True
 
     def event(self, alias: str) -> AuditEvent:
@@ -386,7 +383,7 @@ def _event_write(**kwargs) -> AuditEvent:
     # (The connection itself, not the `django.db.connection` proxy: each attribute read
     # through the proxy costs a context-local lookup.)
     conn = transaction.get_connection()
-    read = pending.row[6] == AuditAction.READ
+    read = pending.row[_ACTION] == AuditAction.READ
     if conn.in_atomic_block:
         # What atomic(savepoint=False) would do, without its bookkeeping: a failure dooms the
         # caller's transaction, so no action commits without its audit row.

@@ -40,7 +40,8 @@ How a value travels:
 
 Not supported, on purpose: `bulk_update()` of encrypted fields (it has no hook that knows the
 row id; use `save()`), copying a value between rows with `F()` (it will not decrypt there),
-fixtures (`loaddata` saves "raw", without `pre_save`, and is refused), and storing a JSON
+fixtures (`loaddata` saves "raw", without `pre_save`, and is refused; `mchis dumpdata` and
+`loaddata` take reference data only, mchis/ops/commands.py), and storing a JSON
 `null` distinct from SQL NULL. Database functions over an encrypted column (`Concat`, `Cast`,
 `Lower`, …) see only the token and must not be used on one: their result is ciphertext text.
 """

@@ -12,7 +12,6 @@ the operating-system account that ran the command.
 
 from __future__ import annotations
 
-import getpass
 import json
 
 from django.core.exceptions import ValidationError
@@ -25,14 +24,8 @@ from mchis.api.models import ApiClient
 from mchis.api.selectors import apiclient_list
 from mchis.api.services import CLIENT_ROLES, apiclient_create, apiclient_max_days, apiclient_revoke
 from mchis.audit.context import audit_context
+from mchis.ops.commands import operator
 from mchis.orgs.models import Institution
-
-
-def _operator() -> dict:
-    try:
-        return {"os_user": getpass.getuser()}
-    except (KeyError, OSError):
-        return {}
 
 
 class Command(BaseCommand):
@@ -70,7 +63,7 @@ class Command(BaseCommand):
         try:
             with audit_context(path="command:apiclient create"):
                 made = apiclient_create(
-                    institution=found, role=role, name=name, expires_days=expires_days, extra=_operator()
+                    institution=found, role=role, name=name, expires_days=expires_days, extra=operator()
                 )
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
@@ -103,7 +96,7 @@ class Command(BaseCommand):
     def _revoke(self, *, client_id, **_options):
         try:
             with audit_context(path="command:apiclient revoke"):
-                client, changed = apiclient_revoke(client_id=client_id, extra=_operator())
+                client, changed = apiclient_revoke(client_id=client_id, extra=operator())
         except ApiClient.DoesNotExist:
             raise CommandError(_("no API client %(id)s") % {"id": client_id}) from None
         if changed:

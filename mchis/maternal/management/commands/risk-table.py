@@ -15,7 +15,6 @@ Installation and activation are audited with the operating-system account that r
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import date
 from pathlib import Path
@@ -28,13 +27,7 @@ from django.utils.translation import gettext as _
 from mchis.audit.context import audit_context
 from mchis.maternal.models import RiskRuleTable
 from mchis.maternal.risk import risk_table_activate, risk_table_install, risk_table_rules
-
-
-def _operator() -> dict:
-    try:
-        return {"os_user": getpass.getuser()}
-    except (KeyError, OSError):
-        return {}
+from mchis.ops.commands import operator
 
 
 def _problems(exc: ValidationError) -> str:
@@ -105,7 +98,7 @@ class Command(BaseCommand):
                     rules=rules,
                     source=source,
                     activate=activate,
-                    extra=_operator(),
+                    extra=operator(),
                 )
         except ValidationError as exc:
             raise CommandError(_problems(exc)) from None
@@ -115,7 +108,7 @@ class Command(BaseCommand):
     def _activate(self, *, version, **_options):
         try:
             with audit_context(path="command:risk-table activate"):
-                table = risk_table_activate(version=version, extra=_operator())
+                table = risk_table_activate(version=version, extra=operator())
         except ValidationError as exc:
             raise CommandError(_problems(exc)) from None
         self.stdout.write(f"{table.version}: {_('active')}")

@@ -49,6 +49,9 @@ ALLOWED_HOSTS = env_list("MCHIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("MCHIS_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    # Before django.contrib.auth, whose `createsuperuser` and `changepassword` it replaces
+    # (the first app to provide a command wins): those would write accounts behind the services.
+    "mchis.accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -63,7 +66,6 @@ INSTALLED_APPS = [
     "mchis.audit",
     "mchis.access",
     "mchis.orgs",
-    "mchis.accounts",
     "mchis.approvals",
     "mchis.people",
     "mchis.api",

@@ -159,7 +159,9 @@ def password_history_add(*, user: User) -> None:
 
 
 @transaction.atomic
-def password_set(*, user: User, password: str, by: User | None, session_key: str | None = None) -> User:
+def password_set(
+    *, user: User, password: str, by: User | None, session_key: str | None = None, extra: dict | None = None
+) -> User:
     """Set a new password after checking the policy; returns the updated user.
 
     Set by the holder (`by` is the user): the change clock restarts and the holder's other
@@ -196,6 +198,7 @@ def password_set(*, user: User, password: str, by: User | None, session_key: str
         fields=["password", "password_changed_at", "must_change_password"],
         reason="password changed by its holder" if by_holder else "password set by an administrator",
         institution=locked.institution_id,
+        extra=extra,
     )
     for name in ("password", "password_changed_at", "must_change_password", "privilege_epoch"):
         setattr(user, name, getattr(locked, name))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -26,7 +27,13 @@ if TYPE_CHECKING:
 
 @transaction.atomic
 def user_create(
-    *, username: str, display_name: str, institution: Institution, password: str, created_by: User | None = None
+    *,
+    username: str,
+    display_name: str,
+    institution: Institution,
+    password: str,
+    created_by: User | None = None,
+    extra: dict | None = None,
 ) -> User:
     username = (username or "").strip()
     errors: dict[str, list[str]] = {}
@@ -59,6 +66,7 @@ def user_create(
         object_ids=[str(user.pk)],
         fields=["username", "display_name", "institution", "password"],
         reason="account created",
+        extra=extra,
     )
     return user
 
@@ -108,6 +116,7 @@ def role_grant(
     granted_by: User | None = None,
     expires_at: datetime | None = None,
     approval: ApprovalRequest | None = None,
+    extra: dict | None = None,
 ) -> RoleAssignment:
     """Grant `role` at `institution` to `user` (P19).
 
@@ -150,7 +159,7 @@ def role_grant(
         fields=["role", "institution", "expires_at"],
         reason=f"role {role} granted to user {user.pk}",
         institution=institution,
-        extra={"approval": str(approval.pk)} if approval is not None else None,
+        extra={**(extra or {}), **({"approval": str(approval.pk)} if approval is not None else {})},
     )
     return assignment
 
@@ -225,3 +234,56 @@ def role_revoke(*, assignment: RoleAssignment, revoked_by: User | None = None, r
         reason=f"role {role} revoked from user {user.pk}" + (f": {reason}" if reason else ""),
         institution=institution,
     )
+
+
+# Roles an installation's operator may give from the command line (`mchis account create`):
+# the accounts that must exist before anyone can sign in to request or approve others (the
+# security administrator and the other technical administrators, the MCH information officers
+# who decide account requests, the data custodians who file them). Every other role is
+# requested by the institution's custodian and approved (P29).
+SETUP_ROLES = frozenset({*TECHNICAL_ROLES, Role.MCH_INFO_OFFICER, Role.DATA_CUSTODIAN})
+
+
+@transaction.atomic
+def account_setup(
+    *, username: str, display_name: str, institution_code: str, roles: list[str], expires_on: date, extra: dict
+) -> tuple[User, str]:
+    """An account with its roles, made by the installation's operator: returns it and its
+    initial password, which the holder must change at the first sign-in (P26) before
+    enrolling an electronic key (P28). All or nothing; audited as made by the system, with
+    `extra` (the operating-system account)."""
+    from mchis.accounts.lifecycle import day_start, password_generate
+
+    errors: dict[str, list[str]] = {}
+    institution = Institution.objects.select_related("region").filter(code=institution_code).first()
+    if institution is None:
+        errors["institution"] = [_("no institution has the code %(code)s") % {"code": institution_code}]
+    roles = list(dict.fromkeys(roles))
+    if not roles:
+        errors["roles"] = [_("Choose at least one role.")]
+    for role in roles:
+        if role in Role.values and role not in SETUP_ROLES:
+            errors.setdefault("roles", []).append(
+                _("%(role)s accounts are requested by the institution's data custodian and approved (P29)")
+                % {"role": Role(role).label}
+            )
+    today = timezone.localdate()
+    latest = today + timedelta(days=settings.MCHIS_ACCOUNT_MAX_DAYS)
+    if expires_on <= today:
+        errors["expires_on"] = [_("The account must end after today.")]
+    elif expires_on > latest:
+        errors["expires_on"] = [_("An account may run until %(date)s at the latest.") % {"date": latest.isoformat()}]
+    if errors:
+        raise ValidationError(errors)
+    password = password_generate()
+    user = user_create(
+        username=username, display_name=display_name, institution=institution, password=password, extra=extra
+    )
+    # A password someone else chose is changed at the first sign-in (P26).
+    user.expires_on = expires_on
+    user.must_change_password = True
+    user.password_changed_at = None
+    user.save(update_fields=["expires_on", "must_change_password", "password_changed_at"])
+    for role in roles:
+        role_grant(user=user, role=role, institution=institution, expires_at=day_start(expires_on), extra=extra)
+    return user, password

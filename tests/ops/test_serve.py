@@ -51,4 +51,4 @@ def test_the_printed_command_prints_the_code_the_second_factor_page_accepts(cred
 
 def test_without_demo_accounts_it_says_a_second_factor_is_enrolled_at_first_login(tmp_path):
     text = login_instructions(addrport="0.0.0.0:8000", credentials=tmp_path / "missing.json")
-    assert "createsuperuser" in text and "electronic key" in text
+    assert "mchis account create" in text and "electronic key" in text

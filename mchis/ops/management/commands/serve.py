@@ -20,7 +20,7 @@ def login_instructions(*, addrport: str, credentials: Path) -> str:
     lines = [f"mchis is starting at http://{addrport}/"]
     if not credentials.exists():
         lines.append(
-            "Log in with an account created by `mchis createsuperuser` or your security administrator; "
+            "Log in with an account set up by `mchis account create` or by your institution's request; "
             "the first login asks to enrol an electronic key (an authenticator app)."
         )
         return "\n".join(lines)

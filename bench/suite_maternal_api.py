@@ -1,11 +1,10 @@
 """API visit submission through the real stack (issue 5: p95 <= 50 ms for one client, at least
 200 submissions/s with 8 concurrent clients, on PostgreSQL).
 
-A real HTTP server is started by the suite: the deployment runs gunicorn (docs/deployment.md),
-which the development environment does not install, so the suite uses gunicorn's model with the
-standard library: the listening socket is opened once and `MCHIS_BENCH_API_WORKERS` (default 4)
-forked processes each serve Django's WSGI application (`mchis.wsgi`, every middleware, the
-matrix, Bearer authentication with its lookup, the call audit) on it, one request at a time.
+A real HTTP server is started by the suite, the one the deployment runs (docs/deployment.md):
+gunicorn with `MCHIS_BENCH_API_WORKERS` (default 4) sync workers, each serving Django's WSGI
+application (`mchis.wsgi`, every middleware, the matrix, Bearer authentication with its lookup,
+the call audit) one request at a time.
 Requests are real HTTP over loopback from a machine client of the first township health
 centre, each POST with its own `Idempotency-Key`, as a facility system sends them.
 
@@ -29,11 +28,13 @@ import json
 import os
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from datetime import timedelta
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+from pathlib import Path
 
 from bench.timing import proc_cpu
 
@@ -43,24 +44,6 @@ DEMO = os.environ.get("MCHIS_BENCH_API_DEMO", "province")
 REQUESTS = int(os.environ.get("MCHIS_BENCH_API_REQUESTS", "600"))
 WORKERS = int(os.environ.get("MCHIS_BENCH_API_WORKERS", "4"))
 CLIENTS = 8
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):  # no access log on stderr
-        pass
-
-
-class _Server(WSGIServer):
-    """A WSGI server on a socket opened by the parent (pre-fork, as gunicorn's sync workers)."""
-
-    def __init__(self, sock: socket.socket, app):
-        super().__init__(sock.getsockname(), _Quiet, bind_and_activate=False)
-        self.socket.close()
-        self.socket = sock
-        self.server_address = sock.getsockname()
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-        self.setup_environ()
-        self.set_app(app)
 
 
 def _request(port: int, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, bytes]:
@@ -84,8 +67,6 @@ def _stats(samples: list[float]) -> dict:
 
 
 def suite_maternal_api() -> dict:
-    import signal
-
     from django.core.management import call_command
     from django.utils import timezone
 
@@ -128,7 +109,7 @@ def suite_maternal_api() -> dict:
             cursor.execute("ANALYZE")
     setup_s = time.perf_counter() - t0
 
-    port, pids = _serve_on_free_port()
+    port, server, pids = _serve_on_free_port()
     headers = {"Authorization": made.authorization, "Accept": "application/json"}
     baseline_path = f"/api/v1/institutions/{institution.code}/"
     visit_on = today.isoformat()
@@ -201,10 +182,8 @@ def suite_maternal_api() -> dict:
         baseline_many = concurrent(baseline_get, REQUESTS)
         visits_many = concurrent(visit_post, REQUESTS)
     finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGTERM)
-        for pid in pids:
-            os.waitpid(pid, 0)
+        server.terminate()
+        server.wait(timeout=60)
     return {
         **{f"background_{k}": v for k, v in background.items()},
         "api_pregnancies": PREGNANCIES,
@@ -263,25 +242,39 @@ def _cpu_spent(before: dict, after: dict) -> dict[str, float]:
     return spent
 
 
-def _serve_on_free_port() -> tuple[int, list[int]]:
+def _serve_on_free_port() -> tuple[int, subprocess.Popen, list[int]]:
+    """gunicorn on a free loopback port, as docs/deployment.md runs it, with this process's
+    environment (its database and data dir); returns the port, the master and its workers' pids."""
     from django.db import connections
 
-    from mchis.wsgi import application
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(256)
-    port = sock.getsockname()[1]
-    connections.close_all()  # every child opens its own connection
-    pids = []
-    for _ in range(WORKERS):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
+    connections.close_all()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen(  # noqa: S603 (our own server, fixed arguments)
+        [str(gunicorn), "mchis.wsgi:application", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        workers = _children(server.pid)
+        if len(workers) == WORKERS:
             try:
-                _Server(sock, application).serve_forever()
-            finally:
-                os._exit(0)
-        pids.append(pid)
-    sock.close()
-    return port, pids
+                if _request(port, "GET", "/healthz", {})[0] in (200, 503):
+                    return port, server, workers
+            except OSError:
+                pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError("gunicorn did not start")
+        time.sleep(0.2)
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of a process's children (Linux /proc)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]

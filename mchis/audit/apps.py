@@ -8,4 +8,9 @@ class AuditConfig(AppConfig):
     verbose_name = _("audit trail")
 
     def ready(self):
+        from django.db.models.signals import pre_migrate
+
         from mchis.audit import signals  # noqa: F401 (connects the login receivers)
+        from mchis.audit.guards import refuse_unapplying_audit
+
+        pre_migrate.connect(refuse_unapplying_audit, dispatch_uid="mchis.audit.refuse_unapplying_audit")

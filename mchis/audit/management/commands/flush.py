@@ -6,21 +6,12 @@ flushes its own throw-away test database after each transactional test, so for a
 Django created for tests this drops the triggers around the flush and puts them back.
 """
 
-import os
-
 from django.core.management.base import CommandError
 from django.core.management.commands.flush import Command as DjangoFlush
 from django.db import connections
 
+from mchis.audit.guards import is_test_database
 from mchis.audit.triggers import triggers_create, triggers_drop
-
-
-def is_test_database(connection) -> bool:
-    name = str(connection.settings_dict["NAME"])
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        return True
-    test_name = connection.settings_dict.get("TEST", {}).get("NAME")
-    return os.path.basename(name).startswith("test_") or (bool(test_name) and name == test_name)
 
 
 class Command(DjangoFlush):

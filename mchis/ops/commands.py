@@ -43,6 +43,61 @@ FIXTURE_MODELS = frozenset(
 )
 
 
+# Every management command the installation offers, with why it cannot reach protected data,
+# accounts or the audit trail behind the policy, the services and the audit path (like the
+# authorization matrix for URLs: tests/ops/test_commands.py fails on a command not listed,
+# such as one a new dependency brings).
+COMMANDS: dict[str, str] = {
+    # The project's own: each goes through the services and is audited.
+    "access-review": "the access review, read-only, through accounts.review",
+    "account": "first accounts and new initial passwords through the account services, audited",
+    "apiclient": "API credentials through api.services, audited",
+    "audit": "seal and verify the trail, audited",
+    "demo": "loads synthetic data through the services, into an empty database",
+    "keys": "key file and rotation (crypto.rotation), audited",
+    "risk-table": "risk rule tables through maternal.risk, audited",
+    "serve": "the demo's server and worker",
+    # Django's, replaced or guarded by the project.
+    "changepassword": "replaced: refused, see `account set-password`",
+    "createsuperuser": "replaced: refused, see `account create`",
+    "dumpdata": "replaced: reference data only (FIXTURE_MODELS), audited",
+    "loaddata": "replaced: reference data only (FIXTURE_MODELS), audited",
+    "flush": "replaced: test databases only (audit.guards)",
+    "migrate": "guarded: audit migrations are not unapplied outside test databases (audit.guards)",
+    # Django's and its apps', which touch no row of data.
+    "check": "system checks",
+    "clearsessions": "deletes expired sessions only",
+    "collectstatic": "static files",
+    "compilemessages": "translations",
+    "create_huey_tables": "the job queue's tables",
+    "createcachetable": "cache tables (none configured)",
+    "diffsettings": "prints settings to the operator, who can read them anyway",
+    "findstatic": "static files",
+    "generateschema": "the API's schema",
+    "inspectdb": "table definitions only",
+    "makemessages": "translations",
+    "makemigrations": "migration files",
+    "optimizemigration": "migration files",
+    "remove_stale_contenttypes": "content types of removed models",
+    "run_huey": "the job worker: jobs call the services",
+    "runserver": "the development server: requests take the one path",
+    "sendtestemail": "a test e-mail",
+    "showmigrations": "migration state",
+    "spectacular": "the API's schema",
+    "sqlflush": "prints SQL, runs nothing",
+    "sqlmigrate": "prints SQL, runs nothing",
+    "sqlsequencereset": "prints SQL, runs nothing",
+    "squashmigrations": "migration files",
+    "startapp": "creates source files",
+    "startproject": "creates source files",
+    "test": "Django's runner: on a test database",
+    "testserver": "a server on a test database",
+    # The operator's own access, outside the application by nature.
+    "dbshell": "the database's own client: the database's accounts and logs govern it",
+    "shell": "a Python prompt on the server: the operating system's accounts govern it",
+}
+
+
 def operator() -> dict:
     """The operating-system account running the command, for its audit event's metadata."""
     try:

@@ -1,5 +1,7 @@
-"""`dumpdata` and `loaddata` move reference data only, audited (P11: no bulk download outside
-approved exports; P16: nothing leaves without approval; P10: audited; P28: key secrets).
+"""Django's management commands open no second path to protected data: every command has a
+declared reason, and `dumpdata` and `loaddata` move reference data only, audited (P11: no
+bulk download outside approved exports; P16: nothing leaves without approval; P10: audited;
+P28: key secrets).
 
 Django's own commands read through the base managers and write decrypted values:
 `dumpdata --all people` would print every woman's ID number, `dumpdata accounts` every
@@ -122,3 +124,18 @@ def test_the_fixture_models_are_reference_data():
         assert not isinstance(model._default_manager, ProtectedManager), label
         assert not [f for f in model._meta.concrete_fields if isinstance(f, EncryptedField | BlindIndexField)], label
         assert model._meta.app_label not in ("audit", "sessions", "people"), label
+
+
+def test_every_management_command_has_a_declared_reason():
+    """Like the authorization matrix for URLs: a command nobody has looked at (one a new
+    dependency brings, say) fails here until it is listed with why it cannot reach protected
+    data, accounts or the audit trail behind the services (mchis/ops/commands.py)."""
+    from django.core.management import get_commands
+
+    from mchis.ops.commands import COMMANDS
+
+    offered = set(get_commands())
+    assert offered - set(COMMANDS) == set(), "commands without a declared reason"
+    assert set(COMMANDS) - offered == set(), "declared commands that no longer exist"
+    replaced = {name for name, why in COMMANDS.items() if why.startswith("replaced")}
+    assert {get_commands()[name] for name in replaced} <= {"mchis.ops", "mchis.accounts", "mchis.audit"}

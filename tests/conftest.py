@@ -188,3 +188,33 @@ def reference_data(request):
     request.getfixturevalue("transactional_db")
     if not RiskRuleTable.objects.exists():
         importlib.import_module("mchis.maternal.migrations.0002_risk_rules_2017").install(apps, None)
+
+
+class Installation:
+    """An installation of its own in a temporary data dir, with its own SQLite database
+    whichever database the suite runs on, driven through the `mchis` command in new
+    processes, as an operator drives one."""
+
+    def __init__(self, data_dir):
+        import os
+
+        self.data_dir = data_dir
+        self.env = {**os.environ, "MCHIS_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "mchis.settings"}
+        self.env.pop("DATABASE_URL", None)
+        self.env.pop("MCHIS_KEYS_FILE", None)
+
+    def run(self, *args: str, check: bool = True):
+        import subprocess
+        import sys
+
+        done = subprocess.run(
+            [sys.executable, "-m", "mchis", *args], env=self.env, capture_output=True, text=True, timeout=300
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"mchis {' '.join(args)} failed: {done.stderr[-2000:]}")
+        return done
+
+
+@pytest.fixture
+def installation(tmp_path) -> Installation:
+    return Installation(tmp_path)

@@ -1,7 +1,6 @@
 """The production server (docs/deployment.md): gunicorn's pre-forked workers serve the WSGI
 application, and refuse to start without the data keys (issue 3: never run unencrypted)."""
 
-import os
 import socket
 import subprocess
 import sys
@@ -15,22 +14,10 @@ import pytest
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
-def _env(data_dir: Path) -> dict:
-    env = {**os.environ, "MCHIS_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "mchis.settings"}
-    # A database of its own (SQLite in the data dir), whichever database the suite runs on.
-    env.pop("DATABASE_URL", None)
-    env.pop("MCHIS_KEYS_FILE", None)
-    return env
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _mchis(env: dict, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "mchis", *args], env=env, check=True, capture_output=True, timeout=300)
 
 
 def _get(url: str) -> tuple[int, dict, bytes]:
@@ -43,16 +30,15 @@ def _get(url: str) -> tuple[int, dict, bytes]:
 
 
 @pytest.fixture
-def served(tmp_path):
-    env = _env(tmp_path)
-    _mchis(env, "keys", "init")
+def served(installation):
+    installation.run("keys", "init")
     # As deployment step 4 does.
-    _mchis(env, "migrate", "--no-input")
-    _mchis(env, "collectstatic", "--no-input")
+    installation.run("migrate", "--no-input")
+    installation.run("collectstatic", "--no-input")
     port = _free_port()
     server = subprocess.Popen(
         [str(GUNICORN), "mchis.wsgi:application", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
-        env=env,
+        env=installation.env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -88,11 +74,10 @@ def test_gunicorn_serves_the_application(served):
     assert status in (401, 403)
 
 
-def test_gunicorn_refuses_to_start_without_the_data_keys(tmp_path):
-    env = _env(tmp_path)
+def test_gunicorn_refuses_to_start_without_the_data_keys(installation):
     done = subprocess.run(
         [str(GUNICORN), "mchis.wsgi:application", "--workers", "1", "--bind", f"127.0.0.1:{_free_port()}"],
-        env=env,
+        env=installation.env,
         capture_output=True,
         text=True,
         timeout=120,

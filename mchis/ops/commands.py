@@ -19,6 +19,7 @@ from __future__ import annotations
 import getpass
 
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.db.models import Model
 from django.utils.translation import gettext as _
@@ -96,6 +97,11 @@ COMMANDS: dict[str, str] = {
     "dbshell": "the database's own client: the database's accounts and logs govern it",
     "shell": "a Python prompt on the server: the operating system's accounts govern it",
 }
+
+
+def command_error(exc: ValidationError) -> CommandError:
+    """A service's ValidationError as a command's error, each field with its rule."""
+    return CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()))
 
 
 def operator() -> dict:

@@ -28,11 +28,7 @@ from mchis.accounts.passwords import password_set
 from mchis.accounts.roles import Role
 from mchis.accounts.services import SETUP_ROLES, account_setup
 from mchis.audit.context import audit_context
-from mchis.ops.commands import operator
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+from mchis.ops.commands import command_error, operator
 
 
 class Command(BaseCommand):
@@ -74,7 +70,7 @@ class Command(BaseCommand):
                     extra=operator(),
                 )
         except ValidationError as exc:
-            raise CommandError(_problems(exc)) from None
+            raise command_error(exc) from None
         labels = ", ".join(str(Role(r).label) for r in roles)
         ends = _("account expires on")
         self.stdout.write(f"{user.username} ({labels}, {user.institution.name}), {ends} {expires_on}")

@@ -24,7 +24,7 @@ from mchis.api.models import ApiClient
 from mchis.api.selectors import apiclient_list
 from mchis.api.services import CLIENT_ROLES, apiclient_create, apiclient_max_days, apiclient_revoke
 from mchis.audit.context import audit_context
-from mchis.ops.commands import operator
+from mchis.ops.commands import command_error, operator
 from mchis.orgs.models import Institution
 
 
@@ -66,7 +66,7 @@ class Command(BaseCommand):
                     institution=found, role=role, name=name, expires_days=expires_days, extra=operator()
                 )
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+            raise command_error(exc) from None
         client = made.client
         if as_json:
             self.stdout.write(_dump(_as_dict(client) | {"authorization": made.authorization}))

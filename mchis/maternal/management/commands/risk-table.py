@@ -27,11 +27,7 @@ from django.utils.translation import gettext as _
 from mchis.audit.context import audit_context
 from mchis.maternal.models import RiskRuleTable
 from mchis.maternal.risk import risk_table_activate, risk_table_install, risk_table_rules
-from mchis.ops.commands import operator
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+from mchis.ops.commands import command_error, operator
 
 
 class Command(BaseCommand):
@@ -101,7 +97,7 @@ class Command(BaseCommand):
                     extra=operator(),
                 )
         except ValidationError as exc:
-            raise CommandError(_problems(exc)) from None
+            raise command_error(exc) from None
         state = _("active") if table.is_active else _("installed, not active")
         self.stdout.write(f"{table.version}: {table.rules.count()} rules, {state}")
 
@@ -110,5 +106,5 @@ class Command(BaseCommand):
             with audit_context(path="command:risk-table activate"):
                 table = risk_table_activate(version=version, extra=operator())
         except ValidationError as exc:
-            raise CommandError(_problems(exc)) from None
+            raise command_error(exc) from None
         self.stdout.write(f"{table.version}: {_('active')}")

@@ -293,10 +293,11 @@ class ApiViewSet(viewsets.ViewSet):
 
 
 def _audit_restore(saved) -> None:
-    """After a rollback: the request's audit events are gone, so forget having written them."""
+    """After a rollback: the request's audit events are gone, so forget having written them,
+    and the reads of rows that are gone with them."""
     ctx = context_current()
     if ctx is not None and saved is not None:
-        ctx.events, ctx.denial_recorded = saved
+        ctx.restore(saved)
 
 
 class _Discard(Exception):
@@ -330,7 +331,7 @@ def idempotent(handler):
             data=request.data,
         )
         ctx = context_current()
-        saved = (ctx.events, ctx.denial_recorded) if ctx is not None else None
+        saved = ctx.mark() if ctx is not None else None
         try:
             with transaction.atomic():
                 try:

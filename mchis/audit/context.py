@@ -19,8 +19,22 @@ class AuditContext:
     # write a second denial for the same request.
     denial_recorded: bool = False
     # Events written during the request (the API writes one of its own for a call that wrote
-    # none: mchis.api.middleware). A caller that rolls back restores both fields.
+    # none: mchis.api.middleware), reads collected included. A caller that rolls back
+    # restores what `mark` returned.
     events: int = 0
+    # The reads of a web request, collected to be written as one event when the response is
+    # ready (`audit.services.reads_flush`, from AuditContextMiddleware); None where reads are
+    # written at once (jobs, commands, and once the request's event is written).
+    reads: list | None = None
+
+    def mark(self) -> tuple[int, bool, int | None]:
+        return self.events, self.denial_recorded, None if self.reads is None else len(self.reads)
+
+    def restore(self, mark: tuple[int, bool, int | None]) -> None:
+        """After a rollback: forget the events and reads recorded since `mark`."""
+        self.events, self.denial_recorded, reads = mark
+        if reads is not None and self.reads is not None:
+            del self.reads[reads:]
 
 
 _current: ContextVar[AuditContext | None] = ContextVar("mchis_audit_context", default=None)

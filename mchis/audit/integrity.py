@@ -277,3 +277,15 @@ def seal_message(
         sealed_at,
     )
     return SEP.join(values).encode()
+
+
+def ref_pairs(object_type: str, object_ids: list[str]) -> list[tuple[str, str]]:
+    """(object type, object id) of each id of an event, as its object index rows hold them.
+
+    An event of one kind names its type once and lists plain ids; an event of several kinds
+    (the reads of one request) has no object type and lists "<type>:<id>". A type never holds
+    a colon, so the first one separates the two.
+    """
+    if object_type:
+        return [(object_type, oid) for oid in object_ids]
+    return [tuple(token.split(":", 1)) for token in object_ids]

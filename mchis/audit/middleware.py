@@ -2,7 +2,9 @@
 
 Placed right after AuthenticationMiddleware and before the authorization matrix, so it wraps
 every later middleware and view: services read the request's source IP, request id, path
-and user agent from the context it sets, without being passed the request.
+and user agent from the context it sets, without being passed the request. It also collects
+the request's reads and writes them as one event before the response leaves (P10: one event
+per request, listing the ids shown).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import uuid
 from django.conf import settings
 
 from mchis.audit.context import AuditContext, context_enter, context_exit
-from mchis.audit.services import audit_denied
+from mchis.audit.services import audit_denied, reads_collect, reads_flush
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -57,9 +59,13 @@ class AuditContextMiddleware:
             path=request.path,
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
+        reads_collect(ctx)
         token = context_enter(ctx)
         try:
             response = self.get_response(request)
+            # The request's reads as one event, before the response leaves: when it cannot be
+            # written, the error below replaces the response and the data is not sent.
+            reads_flush(ctx)
             if not ctx.denial_recorded:
                 self._audit_refusal(request, response)
         finally:

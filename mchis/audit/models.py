@@ -24,6 +24,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from mchis.audit.integrity import ref_pairs
+
 
 class AuditAction(models.TextChoices):
     READ = "read", _("read")
@@ -126,6 +128,15 @@ class AuditEvent(AppendOnly):
     @property
     def field_name_list(self) -> list[str]:
         return self.field_names.split()
+
+    @property
+    def object_refs(self) -> list[tuple[str, str]]:
+        """(type, id) of each object: an event of several kinds names the type of each id."""
+        return ref_pairs(self.object_type, self.object_id_list)
+
+    @property
+    def object_kinds(self) -> list[str]:
+        return list(dict.fromkeys(t for t, _ in self.object_refs)) or ([self.object_type] if self.object_type else [])
 
 
 class AuditObjectRef(AppendOnly):

@@ -65,7 +65,13 @@ def _filtered(qs: QuerySet[AuditEvent], filters: EventFilter) -> QuerySet[AuditE
         refs = AuditObjectRef.objects.filter(object_type=filters.object_type.lower(), object_id=filters.object_id)
         qs = qs.filter(id__in=refs.values("event_id"))
     elif filters.object_type:
-        qs = qs.filter(object_type=filters.object_type.lower())
+        kind = filters.object_type.lower()
+        # Events of several kinds (one request's reads) have no object type of their own: their
+        # ids name it ("people.person:12").
+        qs = qs.filter(
+            Q(object_type=kind)
+            | Q(object_type="") & (Q(object_ids__startswith=f"{kind}:") | Q(object_ids__contains=f" {kind}:"))
+        )
     return qs
 
 

@@ -56,6 +56,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
@@ -76,6 +77,7 @@ from mchis.audit.integrity import (
     ranges_decode,
     ranges_encode,
     ranges_ids,
+    ref_pairs,
     seal_message,
     time_text,
 )
@@ -91,7 +93,8 @@ GAP_HORIZON = timedelta(days=1)
 
 _OBJECT_TYPE = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
 _OBJECT_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+# A field name, or in an event of several kinds "<model label>:<field>" (reads_flush).
+_FIELD_NAME = re.compile(r"(?:[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*:)?[A-Za-z_][A-Za-z0-9_.]{0,63}")
 _EXTRA_MAX = 4000
 
 
@@ -135,6 +138,23 @@ def _clean_ids(object_ids: Sequence[str]) -> list[str]:
         if not _OBJECT_ID.fullmatch(oid):
             raise ValueError(f"object id {oid!r}: 1-64 characters without spaces")
         seen.setdefault(oid, None)
+    return list(seen)
+
+
+def _clean_refs(tokens: Sequence[str]) -> list[str]:
+    """The object ids of an event without an object type: each names its kind, "<label>:<id>"."""
+    if isinstance(tokens, str):
+        raise ValueError("object_ids is a sequence of ids, not one string")
+    seen: dict[str, None] = {}
+    for raw in tokens:
+        token = str(raw)
+        object_type, sep, oid = token.partition(":")
+        if not sep or not _OBJECT_TYPE.fullmatch(object_type) or not _OBJECT_ID.fullmatch(oid):
+            raise ValueError(
+                f"object id {token!r}: an event without an object type needs object ids that name their type "
+                "('people.person:12')"
+            )
+        seen.setdefault(token, None)
     return list(seen)
 
 
@@ -230,6 +250,13 @@ def _refs_from(event: str) -> str:
 
 
 _REFS_INSERT_PG = f"WITH e AS ({_EVENT_INSERT} RETURNING id) {_refs_from('e')}"
+# An event of several kinds: each id comes with its own type.
+_REFS_INSERT_PG_MIXED = (
+    f"WITH e AS ({_EVENT_INSERT} RETURNING id) "  # noqa: S608 (names from the model)
+    f"INSERT INTO {AuditObjectRef._meta.db_table} (event_id, object_type, object_id) "
+    "SELECT e.id, u.otype, u.oid FROM e, unnest(%s::text[], %s::text[]) WITH ORDINALITY AS u(otype, oid, n) "
+    "ORDER BY u.n"
+)
 _REFS_INSERT = f"INSERT INTO {AuditObjectRef._meta.db_table} (event_id, object_type, object_id) VALUES (%s, %s, %s)"  # noqa: S608
 
 
@@ -241,12 +268,17 @@ def _event_insert(values: list, ids: list[str], connection=connection) -> None:
     every write, and it saves a round trip and most of the ORM's per-row work.
     """
     cursor = rows.cursor(connection)
+    object_type = values[_TYPE]
     if ids and connection.vendor == "postgresql":
-        cursor.execute(_REFS_INSERT_PG, [*values, values[_TYPE], ids])
+        if object_type:
+            cursor.execute(_REFS_INSERT_PG, [*values, object_type, ids])
+        else:
+            pairs = ref_pairs(object_type, ids)
+            cursor.execute(_REFS_INSERT_PG_MIXED, [*values, [t for t, _ in pairs], [i for _, i in pairs]])
     else:
         cursor.execute(_EVENT_INSERT, values)
         if ids:
-            cursor.executemany(_REFS_INSERT, [(values[0], values[_TYPE], oid) for oid in ids])
+            cursor.executemany(_REFS_INSERT, [(values[0], t, oid) for t, oid in ref_pairs(object_type, ids)])
 
 
 # Django builds `Choices.values` as a new list on every access; every event checks both.
@@ -279,11 +311,9 @@ def _event_pending(
     # Model labels are case-insensitive ("people.Person" is "people.person"); one spelling
     # keeps "who saw this record" from missing events.
     object_type = object_type.lower()
-    ids = _clean_ids(object_ids)
     if object_type and not _OBJECT_TYPE.fullmatch(object_type):
         raise ValueError(f"object type {object_type!r} is not a model label like 'people.person'")
-    if ids and not object_type:
-        raise ValueError("object ids need an object type")
+    ids = _clean_ids(object_ids) if object_type else _clean_refs(object_ids)
     names = _clean_fields(fields)
     user = actor if getattr(actor, "pk", None) is not None else None
     if institution is None and user is not None:
@@ -424,6 +454,136 @@ def _read_commit_mode(connection) -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+@dataclass(slots=True)
+class _Read:
+    """A read recorded during a web request, waiting to be written with the request's others."""
+
+    actor: object
+    object_type: str
+    object_ids: Sequence[str]
+    fields: Sequence[str]
+    outcome: str
+    purpose: str
+    reason: str
+    institution: object
+    extra: dict | None
+
+    def group(self) -> tuple:
+        """Reads of one group become one event: the same actor, institution, outcome and reason."""
+        return (
+            getattr(self.actor, "pk", None),
+            getattr(self.institution, "pk", self.institution),
+            self.outcome,
+            self.reason,
+        )
+
+
+def _read_collect(ctx: AuditContext, read: _Read) -> None:
+    """Check the read as `audit_record` would (the caller gets the error, not the response),
+    then keep it for the request's event."""
+    if read.outcome not in _OUTCOMES:
+        raise ValueError(f"unknown audit outcome {read.outcome!r}")
+    read.object_type = read.object_type.lower()
+    if read.object_type and not _OBJECT_TYPE.fullmatch(read.object_type):
+        raise ValueError(f"object type {read.object_type!r} is not a model label like 'people.person'")
+    read.object_ids = _clean_ids(read.object_ids) if read.object_type else _clean_refs(read.object_ids)
+    read.fields = _clean_fields(read.fields)
+    _extra_text(read.extra)
+    ctx.reads.append(read)
+    ctx.events += 1
+
+
+def _merged_extra(extras: list[dict]) -> dict:
+    """The reads' metadata in one dict: a key they disagree on keeps each distinct value, in order."""
+    merged: dict = {}
+    for extra in extras:
+        for key, value in extra.items():
+            if key not in merged:
+                merged[key] = value
+            elif merged[key] != value:
+                values = merged[key] if isinstance(merged[key], _Values) else _Values([merged[key]])
+                if value not in values:
+                    values.append(value)
+                merged[key] = values
+    return {k: list(v) if isinstance(v, _Values) else v for k, v in merged.items()}
+
+
+class _Values(list):
+    """The distinct values of one key in `_merged_extra` (a list a read gave stays one value)."""
+
+
+def _merged(reads: list[_Read]) -> dict:
+    """The arguments of the one event that records `reads` (of one group).
+
+    Reads of one kind keep the event's usual form: that object type and the union of the ids
+    and fields. Reads of several kinds (a pregnancy page shows the episode and the woman) give
+    an event without an object type whose ids and fields name their kind, "people.person:12"
+    and "people.person:name"; its object index rows hold each kind as usual, so "who saw this
+    record" finds it like any other. `extra` of several kinds is kept per kind.
+    """
+    first = reads[0]
+    kinds = list(dict.fromkeys(r.object_type for r in reads if r.object_type))
+    purpose = "; ".join(dict.fromkeys(r.purpose for r in reads if r.purpose))
+    if len(kinds) <= 1 and not any(r.object_ids and not r.object_type for r in reads):
+        object_type = kinds[0] if kinds else ""
+        ids = [oid for r in reads for oid in r.object_ids]
+        fields = [f for r in reads for f in r.fields]
+        extra = _merged_extra([r.extra for r in reads if r.extra])
+    else:
+        object_type = ""
+        ids = [f"{r.object_type}:{oid}" if r.object_type else oid for r in reads for oid in r.object_ids]
+        fields = [f"{r.object_type}:{f}" if r.object_type else f for r in reads for f in r.fields]
+        by_kind: dict[str, list[dict]] = {}
+        for r in reads:
+            if r.extra:
+                by_kind.setdefault(r.object_type or "-", []).append(r.extra)
+        extra = {kind: _merged_extra(extras) for kind, extras in by_kind.items()}
+    return {
+        "action": AuditAction.READ,
+        "actor": first.actor,
+        "actor_username": "",
+        "object_type": object_type,
+        "object_ids": ids,
+        "fields": fields,
+        "outcome": first.outcome,
+        "purpose": purpose[:100],
+        "reason": first.reason,
+        "institution": first.institution,
+        "extra": extra,
+    }
+
+
+def reads_collect(ctx: AuditContext) -> None:
+    """From now on, the reads of the context's request wait for `reads_flush`."""
+    ctx.reads = []
+
+
+def reads_flush(ctx: AuditContext) -> list[AuditEvent]:
+    """Write the reads collected during the request: one event per group (normally one).
+
+    Called by AuditContextMiddleware before the response leaves: if the write fails, the
+    request ends in a server error and the data it read is not sent. Later reads (a streamed
+    body) are written as they happen. Where the merged metadata would exceed what an event
+    holds, the reads are written one event each rather than lose any.
+    """
+    reads, ctx.reads = ctx.reads, None
+    if not reads:
+        return []
+    groups: dict[tuple, list[_Read]] = {}
+    for read in reads:
+        groups.setdefault(read.group(), []).append(read)
+    events = []
+    for group in groups.values():
+        merged = _merged(group)
+        try:
+            _extra_text(merged["extra"])
+        except ValueError:
+            events.extend(_event_write(**_merged([read])) for read in group)
+            continue
+        events.append(_event_write(**merged))
+    return events
+
+
 def audit_record(
     *,
     action: str,
@@ -445,7 +605,28 @@ def audit_record(
     changed, never their values. purpose: purpose of use of a read. institution: defaults to
     the actor's. extra: small non-clinical metadata (a grant id, a filter). Source IP,
     request id, path and user agent come from the request context (`AuditContextMiddleware`).
+
+    In a web request a read is collected instead and written with the request's other reads
+    as one event when the response is ready (`reads_flush`); it returns None then.
     """
+    if action == AuditAction.READ:
+        ctx = context_current()
+        if ctx is not None and ctx.reads is not None:
+            _read_collect(
+                ctx,
+                _Read(
+                    actor=actor,
+                    object_type=object_type,
+                    object_ids=object_ids,
+                    fields=fields,
+                    outcome=outcome,
+                    purpose=purpose,
+                    reason=reason,
+                    institution=institution,
+                    extra=extra,
+                ),
+            )
+            return None
     return _event_write(
         action=action,
         actor=actor,
@@ -475,6 +656,8 @@ def audit_pending(
 ) -> PendingEvent:
     """The event `audit_record` would write (same arguments), for `rows.insert_together` to
     write in the same statement as the new rows it records: with them or not at all."""
+    if object_ids and not object_type:
+        raise ValueError("audit_pending records new rows of one kind: give their object type")
     return _event_pending(
         action=action,
         actor=actor,

@@ -65,6 +65,7 @@ from mchis.audit.integrity import (
     mac_many,
     merkle_root,
     ranges_ids,
+    ref_pairs,
     seal_message,
 )
 from mchis.audit.models import AuditEvent, AuditObjectRef, AuditSeal
@@ -180,8 +181,12 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
         message = f"pg_catalog.convert_to({text}, 'UTF8')"
         params = ()
         eq = "OPERATOR(pg_catalog.=)"
+        # An event of several kinds (no object type; ids "<type>:<id>") is compared with its
+        # rows' "<type>:<id>" (services.ref_pairs).
         index = (
-            f"CASE WHEN e.object_ids {eq} COALESCE(g.ids, '') AND COALESCE(g.t1, e.object_type) {eq} e.object_type "
+            f"CASE WHEN e.object_type {eq} '' AND e.object_ids <> '' THEN "
+            f"CASE WHEN e.object_ids {eq} COALESCE(g.tids, '') THEN g.n ELSE -1 END "
+            f"WHEN e.object_ids {eq} COALESCE(g.ids, '') AND COALESCE(g.t1, e.object_type) {eq} e.object_type "
             f"AND COALESCE(g.t2, e.object_type) {eq} e.object_type THEN COALESCE(g.n, 0) ELSE -1 END"
         )
         # string_agg without ORDER BY (which costs a sort per event): the index scan feeds each
@@ -190,6 +195,7 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
         # min/max in "C": byte order, whatever the database's collation (and cheaper).
         source = (
             f"{events} e LEFT JOIN (SELECT event_id, pg_catalog.string_agg(object_id, ' ') AS ids, "  # noqa: S608
+            "pg_catalog.string_agg(pg_catalog.concat(object_type, ':', object_id), ' ') AS tids, "
             f'pg_catalog.min(object_type COLLATE "C") AS t1, pg_catalog.max(object_type COLLATE "C") AS t2, '
             f"pg_catalog.count(*) AS n FROM {refs} WHERE {where('event_id')} GROUP BY event_id) g "
             f"ON g.event_id {eq} e.id"
@@ -205,7 +211,10 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
         # (object_type, object_id) index and scan every row of that type for each event.
         by_event = f"{refs} r INDEXED BY audit_ref_event WHERE r.event_id = e.id"
         index = (
-            f"CASE WHEN e.object_ids = COALESCE((SELECT group_concat(r.object_id, ' ') FROM {by_event}), '') "  # noqa: S608
+            f"CASE WHEN e.object_type = '' AND e.object_ids <> '' THEN CASE WHEN e.object_ids = "  # noqa: S608
+            f"COALESCE((SELECT group_concat(r.object_type || ':' || r.object_id, ' ') FROM {by_event}), '') "
+            f"THEN {ids_count} ELSE -1 END "
+            f"WHEN e.object_ids = COALESCE((SELECT group_concat(r.object_id, ' ') FROM {by_event}), '') "
             f"AND NOT EXISTS (SELECT 1 FROM {by_event} AND r.object_type <> e.object_type) "
             f"THEN {ids_count} ELSE -1 END"
         )
@@ -557,7 +566,7 @@ class _PartCheck:
                 self.attached += len(rows)
                 cursor.execute(f"SELECT object_type, object_ids FROM {events} WHERE id = %s", [eid])  # noqa: S608
                 otype, ids = cursor.fetchone()
-                if {t for t, _i in rows} - {otype} or sorted(i for _t, i in rows) != sorted(ids.split()):
+                if sorted(rows) != sorted(ref_pairs(otype, ids.split())):
                     self.problem("object index rows do not match the event's object ids", event=eid, at=eid)
             in_part = _id_range("event_id", self.part.lo_id, self.part.hi_id)
             cursor.execute(f"SELECT count(*) FROM {refs} WHERE {in_part}")  # noqa: S608

@@ -161,3 +161,26 @@ def test_an_auditor_sees_the_events_of_their_jurisdiction_only(auditor, users):
     listed = {e.id for e in rows(auditor.get("/audit/", {"action": "read"}))}
     assert near.id in listed and far.id not in listed
     assert auditor.get(f"/audit/events/{far.id}/").status_code == 404
+
+
+def test_an_event_of_several_kinds_is_found_and_shown_under_each_kind(auditor, users):
+    """One request's reads of an episode and a woman: one event, found by either kind and
+    each id linking to "who saw this record" for its own kind."""
+    from mchis.audit.context import audit_context
+    from mchis.audit.services import reads_collect, reads_flush
+
+    thc1 = users["clinician.thc1"]
+    with audit_context(path="/maternal/E-1/") as ctx:
+        reads_collect(ctx)
+        audit_record(action="read", actor=thc1, object_type="maternal.pregnancy", object_ids=["E-1"])
+        audit_record(action="read", actor=thc1, object_type="people.person", object_ids=["W-1"])
+        (event,) = reads_flush(ctx)
+    for kind in ("maternal.pregnancy", "people.person"):
+        assert event.id in [e.id for e in rows(auditor.get("/audit/", {"object_type": kind}))]
+    assert event.id not in [e.id for e in rows(auditor.get("/audit/", {"object_type": "accounts.user"}))]
+    by_person = rows(auditor.get("/audit/object/", {"object_type": "people.person", "object_id": "W-1"}))
+    assert [e.id for e in by_person] == [event.id]
+    html = auditor.get(f"/audit/events/{event.id}/").content.decode()
+    assert "?object_type=maternal.pregnancy&amp;object_id=E-1" in html
+    assert "?object_type=people.person&amp;object_id=W-1" in html
+    assert "<code>people.person:W-1</code>" in html

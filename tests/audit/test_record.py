@@ -50,7 +50,9 @@ def test_anonymous_events_have_no_actor():
     [
         ({"action": "peek"}, "unknown audit action"),
         ({"action": "read", "outcome": "maybe"}, "unknown audit outcome"),
-        ({"action": "read", "object_ids": ["1"]}, "need an object type"),
+        ({"action": "read", "object_ids": ["1"]}, "name their type"),
+        ({"action": "read", "object_ids": ["person:1"]}, "name their type"),
+        ({"action": "update", "fields": ["people.person:血型"]}, "never values"),
         ({"action": "read", "object_type": "person", "object_ids": ["1"]}, "model label"),
         ({"action": "read", "object_type": "people.person", "object_ids": ["1 2"]}, "without spaces"),
         ({"action": "read", "object_type": "people.person", "object_ids": "12"}, "not one string"),

@@ -7,7 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from mchis.audit.models import AuditEvent
+from mchis.audit.models import AuditEvent, AuditObjectRef
+from mchis.audit.verify import audit_verify
 from mchis.maternal.models import AntenatalVisit, Pregnancy
 from mchis.maternal.services import risk_grade, transfer_request, visit_record
 from tests.access.test_matrix import ROUTES
@@ -281,14 +282,20 @@ def test_the_high_risk_worklist_filters_by_colour(login, actors, register):
 
 
 def test_her_own_page_is_an_audited_read_of_her_identity(login, episode):
-    """P10: the full identity is shown on her page only, and that read is in the trail."""
-    reads = AuditEvent.objects.filter(action="read", object_type="people.person")
-    before = reads.count()
-    light(login("clinician.thc1").get(f"/maternal/{episode.pk}/"))
-    event = reads.order_by("-id").first()
-    assert reads.count() == before + 1
-    assert event.object_id_list == [str(episode.person_id)] and "name" in event.field_name_list
+    """P10: the full identity is shown on her page only, and that read is in the trail: one
+    event for the page, naming the episode and the woman, found by "who saw her record"."""
+    client = login("clinician.thc1")
+    before = AuditEvent.objects.filter(action="read").count()
+    light(client.get(f"/maternal/{episode.pk}/"))
+    (event,) = AuditEvent.objects.filter(action="read").order_by("id")[before:]
+    assert event.object_type == "" and event.object_kinds == ["maternal.pregnancy", "people.person"]
+    assert ("people.person", str(episode.person_id)) in event.object_refs
+    assert ("maternal.pregnancy", str(episode.pk)) in event.object_refs
+    assert "people.person:name" in event.field_name_list
     assert event.actor.username == "clinician.thc1" and event.path == f"/maternal/{episode.pk}/"
+    seen = AuditObjectRef.objects.filter(object_type="people.person", object_id=str(episode.person_id))
+    assert event.pk in seen.values_list("event_id", flat=True)
+    assert audit_verify().ok
 
 
 def test_purple_shows_beside_the_colour(login, actors, episode):

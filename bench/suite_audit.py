@@ -19,7 +19,10 @@ TRANSACTIONS = int(os.environ.get("MCHIS_BENCH_AUDIT_TRANSACTIONS", "300"))
 
 
 def _fill(n: int) -> float:
-    """n realistic read events with real MACs and object refs, inserted in bulk, then sealed."""
+    """n realistic read events with real MACs and object refs, inserted in bulk, then sealed.
+
+    One in four is a page that showed records of two kinds (an episode and the woman): its
+    ids name their kind, as `reads_flush` writes such a request's event."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -38,6 +41,13 @@ def _fill(n: int) -> float:
         events, refs = [], []
         for i in range(base, min(base + 5000, n + 1)):
             ids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(rng.choice((1, 1, 2, 3)))]
+            if i % 4:
+                kind, pairs = "people.person", [("people.person", x) for x in ids]
+                tokens, fields, path = ids, "address name phone", "/people/"
+            else:
+                kind, pairs = "", [("maternal.pregnancy", ids[0]), *(("people.person", x) for x in ids[1:] or ids)]
+                tokens = [f"{t}:{x}" for t, x in pairs]
+                fields, path = "maternal.pregnancy:edd people.person:name", f"/maternal/{ids[0]}/"
             e = AuditEvent(
                 id=i,
                 at=t0 + timedelta(microseconds=i * 50),
@@ -47,20 +57,20 @@ def _fill(n: int) -> float:
                 institution_id=None,
                 action="read",
                 outcome="ok",
-                object_type="people.person",
-                object_ids=" ".join(ids),
-                field_names="address name phone",
+                object_type=kind,
+                object_ids=" ".join(tokens),
+                field_names=fields,
                 purpose="care",
                 reason="",
                 source_ip="10.1.2.3",
                 request_id=uuid.uuid4().hex,
-                path="/people/",
+                path=path,
                 user_agent="Mozilla/5.0",
                 extra="",
             )
             e.mac = mac(event_message(_text_values(e))).hex()
             events.append(e)
-            refs += [AuditObjectRef(event_id=i, object_type="people.person", object_id=x) for x in ids]
+            refs += [AuditObjectRef(event_id=i, object_type=t, object_id=x) for t, x in pairs]
         with transaction.atomic():
             AuditEvent.objects.bulk_create(events)
             AuditObjectRef.objects.bulk_create(refs)

@@ -596,7 +596,7 @@ def audit_record(
     reason: str = "",
     institution=None,
     extra: dict | None = None,
-) -> AuditEvent:
+) -> AuditEvent | None:
     """Append one event to the audit trail, in the caller's transaction.
 
     action: an `AuditAction` value. actor: the acting user (None or anonymous: nobody signed
@@ -698,7 +698,7 @@ def audit_denied(
     )
 
 
-def audit_trail_viewed(*, actor, event_ids: Sequence[int], page: str, filters: dict[str, str]) -> AuditEvent:
+def audit_trail_viewed(*, actor, event_ids: Sequence[int], page: str, filters: dict[str, str]) -> AuditEvent | None:
     """Reading the audit trail is audited too: which events an auditor was shown, and how."""
     return audit_record(
         action=AuditAction.READ,

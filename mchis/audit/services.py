@@ -537,7 +537,10 @@ def _merged(reads: list[_Read]) -> dict:
         for r in reads:
             if r.extra:
                 by_kind.setdefault(r.object_type or "-", []).append(r.extra)
-        extra = {kind: _merged_extra(extras) for kind, extras in by_kind.items()}
+        if list(by_kind) == ["-"]:  # only reads whose ids already name their kinds
+            extra = _merged_extra(by_kind["-"])
+        else:
+            extra = {kind: _merged_extra(extras) for kind, extras in by_kind.items()}
     return {
         "action": AuditAction.READ,
         "actor": first.actor,

@@ -166,3 +166,13 @@ def test_when_the_reads_event_cannot_be_written_the_data_is_not_sent(login, pers
     assert response.status_code == 500
     body = response.content.decode()
     assert person.document_number not in body and "乙女士" not in body
+
+
+@pytest.mark.django_db
+def test_a_read_whose_ids_already_name_their_kinds_keeps_its_metadata_as_given(request_reads):
+    _read("", ["maternal.pregnancy:p1", "people.person:w1"], extra={"list": "mine"})
+    reads_flush(request_reads)
+    event = AuditEvent.objects.get()
+    assert event.object_type == "" and event.extra == '{"list":"mine"}'
+    assert event.object_refs == [("maternal.pregnancy", "p1"), ("people.person", "w1")]
+    assert audit_verify().ok

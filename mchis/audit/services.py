@@ -92,7 +92,9 @@ SEAL_BATCH = 100_000
 GAP_HORIZON = timedelta(days=1)
 
 _OBJECT_TYPE = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
-_OBJECT_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
+# No space (ids are listed space-separated) and no colon (an event of several kinds lists
+# "<type>:<id>", and `audit verify` relies on the colon being the type's).
+_OBJECT_ID = re.compile(r"[^\s:\x00-\x1f\x7f]{1,64}")
 # A field name, or in an event of several kinds "<model label>:<field>" (reads_flush).
 _FIELD_NAME = re.compile(r"(?:[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*:)?[A-Za-z_][A-Za-z0-9_.]{0,63}")
 _EXTRA_MAX = 4000
@@ -136,7 +138,7 @@ def _clean_ids(object_ids: Sequence[str]) -> list[str]:
     for raw in object_ids:
         oid = str(raw)
         if not _OBJECT_ID.fullmatch(oid):
-            raise ValueError(f"object id {oid!r}: 1-64 characters without spaces")
+            raise ValueError(f"object id {oid!r}: 1-64 characters without spaces or colons")
         seen.setdefault(oid, None)
     return list(seen)
 

@@ -156,6 +156,20 @@ def _id_range(column: str, lo: int, hi: int | None) -> str:
     return f"{column} > {int(lo)}" + ("" if hi is None else f" AND {column} <= {int(hi)}")
 
 
+def _ids_count(column: str, *, pg: bool = False) -> str:
+    """SQL: the number of ids in a space-separated list (on PostgreSQL with every function and
+    operator named in pg_catalog, like the rest of the event query)."""
+    if pg:
+        length, replace = "pg_catalog.length", "pg_catalog.replace"
+        eq, minus, plus = (f"OPERATOR(pg_catalog.{op})" for op in "=-+")
+    else:
+        length, replace, eq, minus, plus = "length", "replace", "=", "-", "+"
+    return (
+        f"CASE WHEN {column} {eq} '' THEN 0 "
+        f"ELSE {length}({column}) {minus} {length}({replace}({column}, ' ', '')) {plus} 1 END"
+    )
+
+
 def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = None) -> tuple[str, tuple]:
     """Per event: id, canonical text, stored MAC, suite, and the object index check (the
     number of index rows when they agree with the event's object ids, else -1)."""
@@ -181,11 +195,13 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
         message = f"pg_catalog.convert_to({text}, 'UTF8')"
         params = ()
         eq = "OPERATOR(pg_catalog.=)"
-        # An event of several kinds (no object type; ids "<type>:<id>") is compared with its
-        # rows' "<type>:<id>" (services.ref_pairs).
+        # An event of several kinds (no object type; ids "<type>:<id>", integrity.ref_pairs) is
+        # compared with its rows' "<type>:<id>", one row per id (no row stands for two by
+        # holding a space; ids hold no colon, so no row can move a colon between type and id).
         index = (
-            f"CASE WHEN e.object_type {eq} '' AND e.object_ids <> '' THEN "
-            f"CASE WHEN e.object_ids {eq} COALESCE(g.tids, '') THEN g.n ELSE -1 END "
+            f"CASE WHEN e.object_type {eq} '' AND e.object_ids OPERATOR(pg_catalog.<>) '' THEN "
+            f"CASE WHEN e.object_ids {eq} COALESCE(g.tids, '') AND g.n {eq} {_ids_count('e.object_ids', pg=True)} "
+            "THEN g.n ELSE -1 END "
             f"WHEN e.object_ids {eq} COALESCE(g.ids, '') AND COALESCE(g.t1, e.object_type) {eq} e.object_type "
             f"AND COALESCE(g.t2, e.object_type) {eq} e.object_type THEN COALESCE(g.n, 0) ELSE -1 END"
         )
@@ -195,7 +211,8 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
         # min/max in "C": byte order, whatever the database's collation (and cheaper).
         source = (
             f"{events} e LEFT JOIN (SELECT event_id, pg_catalog.string_agg(object_id, ' ') AS ids, "  # noqa: S608
-            "pg_catalog.string_agg(pg_catalog.concat(object_type, ':', object_id), ' ') AS tids, "
+            "pg_catalog.string_agg(object_type OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) object_id, ' ') "
+            "AS tids, "
             f'pg_catalog.min(object_type COLLATE "C") AS t1, pg_catalog.max(object_type COLLATE "C") AS t2, '
             f"pg_catalog.count(*) AS n FROM {refs} WHERE {where('event_id')} GROUP BY event_id) g "
             f"ON g.event_id {eq} e.id"
@@ -203,17 +220,14 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
     else:
         # CAST AS BLOB: the text's UTF-8 bytes as they are.
         message, params = f"CAST(printf(?, {', '.join(values)}) AS BLOB)", (EVENT_VERSION + f"{SEP}%s" * len(values),)
-        ids_count = (
-            "CASE WHEN e.object_ids = '' THEN 0 "
-            "ELSE length(e.object_ids) - length(replace(e.object_ids, ' ', '')) + 1 END"
-        )
+        ids_count = _ids_count("e.object_ids")
         # INDEXED BY: with an equality on object_type in sight the planner may pick the
         # (object_type, object_id) index and scan every row of that type for each event.
         by_event = f"{refs} r INDEXED BY audit_ref_event WHERE r.event_id = e.id"
         index = (
             f"CASE WHEN e.object_type = '' AND e.object_ids <> '' THEN CASE WHEN e.object_ids = "  # noqa: S608
             f"COALESCE((SELECT group_concat(r.object_type || ':' || r.object_id, ' ') FROM {by_event}), '') "
-            f"THEN {ids_count} ELSE -1 END "
+            f"AND (SELECT count(*) FROM {by_event}) = {ids_count} THEN {ids_count} ELSE -1 END "
             f"WHEN e.object_ids = COALESCE((SELECT group_concat(r.object_id, ' ') FROM {by_event}), '') "
             f"AND NOT EXISTS (SELECT 1 FROM {by_event} AND r.object_type <> e.object_type) "
             f"THEN {ids_count} ELSE -1 END"

@@ -79,6 +79,19 @@ def test_verify_names_an_event_of_several_kinds_whose_index_rows_were_changed(re
 
 
 @pytest.mark.django_db
+def test_verify_names_an_index_row_that_stands_for_two_ids(request_reads, attacker):
+    _read("maternal.pregnancy", ["p1"])
+    _read("people.person", ["w1"])
+    (event,) = reads_flush(request_reads)
+    # One row holding both, read back as the same text: still one row where the event lists two.
+    attacker("DELETE FROM audit_auditobjectref WHERE event_id = %s AND object_id = 'w1'", [event.pk])
+    attacker("UPDATE audit_auditobjectref SET object_id = 'p1 people.person:w1' WHERE event_id = %s", [event.pk])
+    result = audit_verify()
+    assert not result.ok
+    assert any("object index" in p.message and p.event_id == event.pk for p in result.problems)
+
+
+@pytest.mark.django_db
 def test_reads_that_differ_in_reason_stay_separate_events(request_reads):
     _read("people.person", ["w1"])
     _read("people.person", ["w1"], reason="idempotent replay")

@@ -160,6 +160,16 @@ def _clean_refs(tokens: Sequence[str]) -> list[str]:
     return list(seen)
 
 
+def _clean_objects(object_type: str, object_ids: Sequence[str]) -> tuple[str, list[str]]:
+    """The event's object type and ids, checked."""
+    # Model labels are case-insensitive ("people.Person" is "people.person"); one spelling
+    # keeps "who saw this record" from missing events.
+    object_type = object_type.lower()
+    if object_type and not _OBJECT_TYPE.fullmatch(object_type):
+        raise ValueError(f"object type {object_type!r} is not a model label like 'people.person'")
+    return object_type, _clean_ids(object_ids) if object_type else _clean_refs(object_ids)
+
+
 def _clean_fields(fields: Sequence[str]) -> list[str]:
     if isinstance(fields, str):
         raise ValueError("fields is a sequence of field names, not one string")
@@ -310,12 +320,7 @@ def _event_pending(
     ctx = context_current() or AuditContext()
     if action == AuditAction.DENY:
         outcome = AuditOutcome.DENIED
-    # Model labels are case-insensitive ("people.Person" is "people.person"); one spelling
-    # keeps "who saw this record" from missing events.
-    object_type = object_type.lower()
-    if object_type and not _OBJECT_TYPE.fullmatch(object_type):
-        raise ValueError(f"object type {object_type!r} is not a model label like 'people.person'")
-    ids = _clean_ids(object_ids) if object_type else _clean_refs(object_ids)
+    object_type, ids = _clean_objects(object_type, object_ids)
     names = _clean_fields(fields)
     user = actor if getattr(actor, "pk", None) is not None else None
     if institution is None and user is not None:
@@ -458,7 +463,8 @@ def _read_commit_mode(connection) -> None:
 
 @dataclass(slots=True)
 class _Read:
-    """A read recorded during a web request, waiting to be written with the request's others."""
+    """The arguments of an event of `audit_record` but its action; in a web request, a read
+    waiting to be written with the request's others."""
 
     actor: object
     object_type: str
@@ -469,6 +475,10 @@ class _Read:
     reason: str
     institution: object
     extra: dict | None
+
+    def arguments(self) -> dict:
+        """As keyword arguments of `_event_write` (with `action` and `actor_username`)."""
+        return {name: getattr(self, name) for name in self.__slots__}
 
     def group(self) -> tuple:
         """Reads of one group become one event: the same actor, institution, outcome and reason."""
@@ -485,10 +495,7 @@ def _read_collect(ctx: AuditContext, read: _Read) -> None:
     then keep it for the request's event."""
     if read.outcome not in _OUTCOMES:
         raise ValueError(f"unknown audit outcome {read.outcome!r}")
-    read.object_type = read.object_type.lower()
-    if read.object_type and not _OBJECT_TYPE.fullmatch(read.object_type):
-        raise ValueError(f"object type {read.object_type!r} is not a model label like 'people.person'")
-    read.object_ids = _clean_ids(read.object_ids) if read.object_type else _clean_refs(read.object_ids)
+    read.object_type, read.object_ids = _clean_objects(read.object_type, read.object_ids)
     read.fields = _clean_fields(read.fields)
     _extra_text(read.extra)
     ctx.reads.append(read)
@@ -583,7 +590,7 @@ def reads_flush(ctx: AuditContext) -> list[AuditEvent]:
         try:
             _extra_text(merged["extra"])
         except ValueError:
-            events.extend(_event_write(**_merged([read])) for read in group)
+            events.extend(_event_write(action=AuditAction.READ, actor_username="", **r.arguments()) for r in group)
             continue
         events.append(_event_write(**merged))
     return events
@@ -614,28 +621,8 @@ def audit_record(
     In a web request a read is collected instead and written with the request's other reads
     as one event when the response is ready (`reads_flush`); it returns None then.
     """
-    if action == AuditAction.READ:
-        ctx = context_current()
-        if ctx is not None and ctx.reads is not None:
-            _read_collect(
-                ctx,
-                _Read(
-                    actor=actor,
-                    object_type=object_type,
-                    object_ids=object_ids,
-                    fields=fields,
-                    outcome=outcome,
-                    purpose=purpose,
-                    reason=reason,
-                    institution=institution,
-                    extra=extra,
-                ),
-            )
-            return None
-    return _event_write(
-        action=action,
+    read = _Read(
         actor=actor,
-        actor_username="",
         object_type=object_type,
         object_ids=object_ids,
         fields=fields,
@@ -645,6 +632,12 @@ def audit_record(
         institution=institution,
         extra=extra,
     )
+    if action == AuditAction.READ:
+        ctx = context_current()
+        if ctx is not None and ctx.reads is not None:
+            _read_collect(ctx, read)
+            return None
+    return _event_write(action=action, actor_username="", **read.arguments())
 
 
 def audit_pending(

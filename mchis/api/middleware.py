@@ -45,7 +45,7 @@ class ApiCallAuditMiddleware:
         if user is None or not user.is_authenticated or ctx is None or ctx.denial_recorded:
             return
         code = response.status_code
-        if code < 400 and ctx.events:
+        if code < 400 and ctx.recorded:
             return
         client = getattr(request, "machine_client", None)
         extra = {"method": request.method, "status": code}

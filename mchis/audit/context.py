@@ -18,14 +18,19 @@ class AuditContext:
     # Set when the request's refusal has been audited already, so the middleware does not
     # write a second denial for the same request.
     denial_recorded: bool = False
-    # Events written during the request (the API writes one of its own for a call that wrote
-    # none: mchis.api.middleware), reads collected included. A caller that rolls back
-    # restores what `mark` returned.
+    # Events written during the request (the API writes one of its own for a call that
+    # recorded none: mchis.api.middleware). A caller that rolls back restores what `mark`
+    # returned.
     events: int = 0
     # The reads of a web request, collected to be written as one event when the response is
     # ready (`audit.services.reads_flush`, from AuditContextMiddleware); None where reads are
     # written at once (jobs, commands, and once the request's event is written).
     reads: list | None = None
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the request has written an event or collected a read to write."""
+        return bool(self.events or self.reads)
 
     def mark(self) -> tuple[int, bool, int | None]:
         return self.events, self.denial_recorded, None if self.reads is None else len(self.reads)

@@ -499,7 +499,6 @@ def _read_collect(ctx: AuditContext, read: _Read) -> None:
     read.fields = _clean_fields(read.fields)
     _extra_text(read.extra)
     ctx.reads.append(read)
-    ctx.events += 1
 
 
 def _merged_extra(extras: list[dict]) -> dict:

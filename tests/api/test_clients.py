@@ -255,6 +255,19 @@ def test_every_call_is_audited_with_the_clients_account_P10(thc1_system):
     assert json.loads(event.extra)["client"] == thc1_system.client_id
 
 
+def test_a_call_whose_selector_recorded_its_read_gets_no_second_event_P10(thc1_system, persons):
+    # The read is collected during the call and written when it ends: it still counts as the
+    # call's event, so the API's own call event is not added beside it.
+    user = ApiClient.objects.get(pk=thc1_system.client_id).user
+    before = AuditEvent.objects.filter(actor_id=user.pk).count()
+    person = persons["P_b"]
+    response = thc1_system.get(f"/api/v1/persons/{person.pk}/")
+    assert response.status_code == 200
+    (event,) = AuditEvent.objects.filter(actor_id=user.pk).order_by("id")[before:]
+    assert event.action == "read" and event.object_refs == [("people.person", str(person.pk))]
+    assert "client" not in event.extra
+
+
 def test_machine_accounts_are_not_access_review_findings(thc1_system):
     user = ApiClient.objects.get(pk=thc1_system.client_id).user
     assert user.pk not in {f.user_id for f in access_review()}

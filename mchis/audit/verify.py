@@ -172,7 +172,8 @@ def _ids_count(column: str, *, pg: bool = False) -> str:
 
 def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = None) -> tuple[str, tuple]:
     """Per event: id, canonical text, stored MAC, suite, and the object index check (the
-    number of index rows when they agree with the event's object ids, else -1)."""
+    number of ids the event names when its index rows spell them, else -1; `_PartCheck.index`
+    compares the part's rows with the sum)."""
     events, refs = AuditEvent._meta.db_table, AuditObjectRef._meta.db_table
     columns = {
         "id": "CAST(e.id AS TEXT)",
@@ -196,14 +197,15 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
         params = ()
         eq = "OPERATOR(pg_catalog.=)"
         # An event of several kinds (no object type; ids "<type>:<id>", integrity.ref_pairs) is
-        # compared with its rows' "<type>:<id>", one row per id (no row stands for two by
-        # holding a space; ids hold no colon, so no row can move a colon between type and id).
+        # compared with its rows' "<type>:<id>" (ids hold no colon, so no row can move a colon
+        # between type and id). Either way the result is the number of ids the event names:
+        # the part's total then shows a row that stands for two ids by holding a space.
+        ids_count = _ids_count("e.object_ids", pg=True)
         index = (
             f"CASE WHEN e.object_type {eq} '' AND e.object_ids OPERATOR(pg_catalog.<>) '' THEN "
-            f"CASE WHEN e.object_ids {eq} COALESCE(g.tids, '') AND g.n {eq} {_ids_count('e.object_ids', pg=True)} "
-            "THEN g.n ELSE -1 END "
+            f"CASE WHEN e.object_ids {eq} COALESCE(g.tids, '') THEN {ids_count} ELSE -1 END "
             f"WHEN e.object_ids {eq} COALESCE(g.ids, '') AND COALESCE(g.t1, e.object_type) {eq} e.object_type "
-            f"AND COALESCE(g.t2, e.object_type) {eq} e.object_type THEN COALESCE(g.n, 0) ELSE -1 END"
+            f"AND COALESCE(g.t2, e.object_type) {eq} e.object_type THEN {ids_count} ELSE -1 END"
         )
         # string_agg without ORDER BY (which costs a sort per event): the index scan feeds each
         # event's rows in (event_id, id) order, the order they were written in. Rows that come
@@ -227,7 +229,7 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
         index = (
             f"CASE WHEN e.object_type = '' AND e.object_ids <> '' THEN CASE WHEN e.object_ids = "  # noqa: S608
             f"COALESCE((SELECT group_concat(r.object_type || ':' || r.object_id, ' ') FROM {by_event}), '') "
-            f"AND (SELECT count(*) FROM {by_event}) = {ids_count} THEN {ids_count} ELSE -1 END "
+            f"THEN {ids_count} ELSE -1 END "
             f"WHEN e.object_ids = COALESCE((SELECT group_concat(r.object_id, ' ') FROM {by_event}), '') "
             f"AND NOT EXISTS (SELECT 1 FROM {by_event} AND r.object_type <> e.object_type) "
             f"THEN {ids_count} ELSE -1 END"
@@ -570,8 +572,13 @@ class _PartCheck:
         return found
 
     def index(self) -> None:
-        """Doubtful object index rows, and rows that point at no event."""
+        """Doubtful object index rows; then, when the part holds another number of rows than
+        its events name ids, the rows that point at no event and the events with another
+        number of rows than ids (a row that stands for two ids by holding a space spells
+        them as the event lists them, but is one row)."""
         events, refs = AuditEvent._meta.db_table, AuditObjectRef._meta.db_table
+        message = "object index rows do not match the event's object ids"
+        named: set[int] = set()
         with connection.cursor() as cursor:
             for eid in self.doubtful:
                 # group_concat's order is not guaranteed on SQLite: compare as sets.
@@ -581,16 +588,39 @@ class _PartCheck:
                 cursor.execute(f"SELECT object_type, object_ids FROM {events} WHERE id = %s", [eid])  # noqa: S608
                 otype, ids = cursor.fetchone()
                 if sorted(rows) != sorted(ref_pairs(otype, ids.split())):
-                    self.problem("object index rows do not match the event's object ids", event=eid, at=eid)
+                    self.problem(message, event=eid, at=eid)
+                    named.add(eid)
             in_part = _id_range("event_id", self.part.lo_id, self.part.hi_id)
             cursor.execute(f"SELECT count(*) FROM {refs} WHERE {in_part}")  # noqa: S608
-            if cursor.fetchone()[0] != self.attached:
-                cursor.execute(
-                    f"SELECT DISTINCT event_id FROM {refs} WHERE {in_part} "  # noqa: S608
-                    f"AND event_id NOT IN (SELECT id FROM {events}) ORDER BY event_id LIMIT {MAX_PROBLEMS}"
+            if cursor.fetchone()[0] == self.attached:
+                return
+            cursor.execute(
+                f"SELECT DISTINCT event_id FROM {refs} WHERE {in_part} "  # noqa: S608
+                f"AND event_id NOT IN (SELECT id FROM {events}) ORDER BY event_id LIMIT {MAX_PROBLEMS}"
+            )
+            for (eid,) in cursor.fetchall():
+                self.problem("object index rows point at an event that does not exist", event=eid, at=eid)
+            # Only after a difference in the totals, so the usual run never counts per event.
+            # On PostgreSQL in pg_catalog's terms, like the event query.
+            pg = _pg()
+            count, eq, ne = (
+                ("pg_catalog.count", "OPERATOR(pg_catalog.=)", "OPERATOR(pg_catalog.<>)")
+                if pg
+                else (
+                    "count",
+                    "=",
+                    "<>",
                 )
-                for (eid,) in cursor.fetchall():
-                    self.problem("object index rows point at an event that does not exist", event=eid, at=eid)
+            )
+            cursor.execute(
+                f"SELECT e.id FROM {events} e LEFT JOIN (SELECT event_id, {count}(*) AS n FROM {refs} "  # noqa: S608
+                f"WHERE {in_part} GROUP BY event_id) g ON g.event_id {eq} e.id "
+                f"WHERE {_id_range('e.id', self.part.lo_id, self.part.hi_id)} "
+                f"AND COALESCE(g.n, 0) {ne} {_ids_count('e.object_ids', pg=pg)} ORDER BY e.id LIMIT {MAX_PROBLEMS}"
+            )
+            for (eid,) in cursor.fetchall():
+                if eid not in named:
+                    self.problem(message, event=eid, at=eid)
 
     def run(self) -> _PartResult:
         part = self.part

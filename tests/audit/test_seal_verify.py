@@ -230,6 +230,18 @@ def test_an_extra_object_index_row_is_named(sealed, attacker):
     assert first_problem().event_id == sealed[5]
 
 
+def test_an_object_index_row_that_stands_for_two_ids_is_named(read_event, attacker):
+    # "b c" in one row spells the event's ids as the event lists them, but "who saw c" would
+    # look for a row of its own and miss the event.
+    event = read_event("a", "b", "c")
+    seal_now()
+    attacker("DELETE FROM audit_auditobjectref WHERE event_id = %s AND object_id = 'c'", [event.id])
+    attacker("UPDATE audit_auditobjectref SET object_id = 'b c' WHERE event_id = %s AND object_id = 'b'", [event.id])
+    problem = first_problem()
+    assert problem.event_id == event.id and "object index" in problem.message
+    assert audit_verify().problem_count == 1, "named once"
+
+
 @pytest.mark.parametrize("other", ["people.aaa", "zzz.other"])  # sorting before and after the event's type
 def test_an_object_index_row_of_another_type_is_named(read_event, attacker, other):
     event = read_event("a", "b", "c")

@@ -211,11 +211,14 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
         # event's rows in (event_id, id) order, the order they were written in. Rows that come
         # in another order only make an event "look closer" (compared as sets), never pass.
         # min/max in "C": byte order, whatever the database's collation (and cheaper).
+        # COALESCE: aggregates skip NULLs, so a row whose type or id was set to NULL (after
+        # dropping NOT NULL) would vanish from them instead of standing out.
+        rtype, rid = "COALESCE(object_type, '')", "COALESCE(object_id, '')"
         source = (
-            f"{events} e LEFT JOIN (SELECT event_id, pg_catalog.string_agg(object_id, ' ') AS ids, "  # noqa: S608
-            "pg_catalog.string_agg(object_type OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) object_id, ' ') "
+            f"{events} e LEFT JOIN (SELECT event_id, pg_catalog.string_agg({rid}, ' ') AS ids, "  # noqa: S608
+            f"pg_catalog.string_agg({rtype} OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) {rid}, ' ') "
             "AS tids, "
-            f'pg_catalog.min(object_type COLLATE "C") AS t1, pg_catalog.max(object_type COLLATE "C") AS t2, '
+            f'pg_catalog.min({rtype} COLLATE "C") AS t1, pg_catalog.max({rtype} COLLATE "C") AS t2, '
             f"pg_catalog.count(*) AS n FROM {refs} WHERE {where('event_id')} GROUP BY event_id) g "
             f"ON g.event_id {eq} e.id"
         )
@@ -226,12 +229,13 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
         # INDEXED BY: with an equality on object_type in sight the planner may pick the
         # (object_type, object_id) index and scan every row of that type for each event.
         by_event = f"{refs} r INDEXED BY audit_ref_event WHERE r.event_id = e.id"
+        # ifnull and IS NOT: a NULL type or id (NOT NULL dropped) must not vanish (as above).
         index = (
             f"CASE WHEN e.object_type = '' AND e.object_ids <> '' THEN CASE WHEN e.object_ids = "  # noqa: S608
-            f"COALESCE((SELECT group_concat(r.object_type || ':' || r.object_id, ' ') FROM {by_event}), '') "
-            f"THEN {ids_count} ELSE -1 END "
-            f"WHEN e.object_ids = COALESCE((SELECT group_concat(r.object_id, ' ') FROM {by_event}), '') "
-            f"AND NOT EXISTS (SELECT 1 FROM {by_event} AND r.object_type <> e.object_type) "
+            "COALESCE((SELECT group_concat(ifnull(r.object_type, '') || ':' || ifnull(r.object_id, ''), ' ') "
+            f"FROM {by_event}), '') THEN {ids_count} ELSE -1 END "
+            f"WHEN e.object_ids = COALESCE((SELECT group_concat(ifnull(r.object_id, ''), ' ') FROM {by_event}), '') "
+            f"AND NOT EXISTS (SELECT 1 FROM {by_event} AND r.object_type IS NOT e.object_type) "
             f"THEN {ids_count} ELSE -1 END"
         )
         source = f"{events} e"
@@ -587,7 +591,7 @@ class _PartCheck:
                 self.attached += len(rows)
                 cursor.execute(f"SELECT object_type, object_ids FROM {events} WHERE id = %s", [eid])  # noqa: S608
                 otype, ids = cursor.fetchone()
-                if sorted(rows) != sorted(ref_pairs(otype, ids.split())):
+                if any(None in row for row in rows) or sorted(rows) != sorted(ref_pairs(otype, ids.split())):
                     self.problem(message, event=eid, at=eid)
                     named.add(eid)
             in_part = _id_range("event_id", self.part.lo_id, self.part.hi_id)
@@ -603,15 +607,8 @@ class _PartCheck:
             # Only after a difference in the totals, so the usual run never counts per event.
             # On PostgreSQL in pg_catalog's terms, like the event query.
             pg = _pg()
-            count, eq, ne = (
-                ("pg_catalog.count", "OPERATOR(pg_catalog.=)", "OPERATOR(pg_catalog.<>)")
-                if pg
-                else (
-                    "count",
-                    "=",
-                    "<>",
-                )
-            )
+            count = "pg_catalog.count" if pg else "count"
+            eq, ne = ("OPERATOR(pg_catalog.=)", "OPERATOR(pg_catalog.<>)") if pg else ("=", "<>")
             cursor.execute(
                 f"SELECT e.id FROM {events} e LEFT JOIN (SELECT event_id, {count}(*) AS n FROM {refs} "  # noqa: S608
                 f"WHERE {in_part} GROUP BY event_id) g ON g.event_id {eq} e.id "

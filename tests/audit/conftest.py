@@ -6,8 +6,17 @@ import pytest
 from django.db import connection
 
 from mchis.audit import services
-from mchis.audit.services import audit_record, audit_seal
+from mchis.audit.context import audit_context
+from mchis.audit.services import audit_record, audit_seal, reads_collect
 from mchis.audit.triggers import triggers_drop
+
+
+@pytest.fixture
+def request_reads():
+    """A request's context collecting reads, as AuditContextMiddleware sets it up."""
+    with audit_context(path="/maternal/x/") as ctx:
+        reads_collect(ctx)
+        yield ctx
 
 
 @pytest.fixture

@@ -15,20 +15,12 @@ from django.db import connection
 
 from mchis.audit.context import audit_context
 from mchis.audit.models import AuditEvent, AuditObjectRef
-from mchis.audit.services import audit_record, reads_collect, reads_flush
+from mchis.audit.services import audit_record, reads_flush
 from mchis.audit.verify import audit_verify
 
 
 def _read(object_type: str, ids, **kwargs):
     return audit_record(action="read", object_type=object_type, object_ids=ids, **kwargs)
-
-
-@pytest.fixture
-def request_reads():
-    """A request's context collecting reads, as AuditContextMiddleware sets it up."""
-    with audit_context(path="/maternal/x/") as ctx:
-        reads_collect(ctx)
-        yield ctx
 
 
 @pytest.mark.django_db

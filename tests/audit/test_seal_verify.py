@@ -7,9 +7,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from mchis.audit.integrity import GENESIS, ranges_encode
-from mchis.audit.models import AuditEvent, AuditSeal
+from mchis.audit.models import AuditEvent, AuditObjectRef, AuditSeal
 from mchis.audit.selectors import audit_evidence, event_seal_get, evidence_check
-from mchis.audit.services import audit_seal
+from mchis.audit.services import audit_record, audit_seal, reads_flush
 from mchis.audit.verify import audit_verify
 
 from .conftest import seal_now
@@ -240,6 +240,58 @@ def test_an_object_index_row_that_stands_for_two_ids_is_named(read_event, attack
     problem = first_problem()
     assert problem.event_id == event.id and "object index" in problem.message
     assert audit_verify().problem_count == 1, "named once"
+
+
+def _refs_allow_null(attacker) -> None:
+    """The object index's columns without NOT NULL, as someone with the database's files or
+    owner rights could leave them (SQLite cannot drop NOT NULL: the table is rebuilt)."""
+    if connection.vendor == "postgresql":
+        attacker("ALTER TABLE audit_auditobjectref ALTER COLUMN object_type DROP NOT NULL")
+        attacker("ALTER TABLE audit_auditobjectref ALTER COLUMN object_id DROP NOT NULL")
+        return
+    attacker(
+        "CREATE TABLE refs_loose (id integer PRIMARY KEY AUTOINCREMENT, object_type varchar(100) NULL, "
+        "object_id varchar(64) NULL, event_id bigint NOT NULL)"
+    )
+    attacker("INSERT INTO refs_loose SELECT id, object_type, object_id, event_id FROM audit_auditobjectref")
+    attacker("DROP TABLE audit_auditobjectref")
+    attacker("ALTER TABLE refs_loose RENAME TO audit_auditobjectref")
+    attacker("CREATE INDEX audit_ref_event ON audit_auditobjectref (event_id, id)")
+    attacker("CREATE INDEX audit_ref_object ON audit_auditobjectref (object_type, object_id, event_id)")
+
+
+@pytest.mark.parametrize("column", ["object_type", "object_id"])
+@pytest.mark.parametrize("kinds", ["one kind", "several kinds"])
+def test_an_object_index_row_with_a_null_type_or_id_is_named(attacker, request_reads, column, kinds):
+    # Aggregates skip NULLs: a row made NULL must stand out, not vanish from the comparison
+    # ("who saw b" looks for its type and id).
+    first = "people.person" if kinds == "one kind" else "maternal.pregnancy"
+    audit_record(action="read", object_type=first, object_ids=["a"])
+    audit_record(action="read", object_type="people.person", object_ids=["b"])
+    (event,) = reads_flush(request_reads)
+    assert event.object_type == ("people.person" if kinds == "one kind" else "")
+    seal_now()
+    assert audit_verify().ok
+    row = AuditObjectRef.objects.get(event_id=event.id, object_id="b").pk
+    _refs_allow_null(attacker)
+    attacker(f"UPDATE audit_auditobjectref SET {column} = NULL WHERE event_id = %s AND id = %s", [event.id, row])  # noqa: S608
+    problem = first_problem()
+    assert problem.event_id == event.id and "object index" in problem.message
+
+
+def test_a_null_row_does_not_make_up_for_a_row_standing_for_two_ids(read_event, attacker):
+    # The part's total of rows matches its events' ids again, but each event is wrong.
+    merged, padded = read_event("a", "b", "c"), read_event("d")
+    seal_now()
+    _refs_allow_null(attacker)
+    attacker("DELETE FROM audit_auditobjectref WHERE event_id = %s AND object_id = 'c'", [merged.id])
+    attacker("UPDATE audit_auditobjectref SET object_id = 'b c' WHERE event_id = %s AND object_id = 'b'", [merged.id])
+    attacker(
+        "INSERT INTO audit_auditobjectref (event_id, object_type, object_id) VALUES (%s, 'people.person', NULL)",
+        [padded.id],
+    )
+    named = {p.event_id for p in audit_verify().problems}
+    assert named == {merged.id, padded.id}
 
 
 @pytest.mark.parametrize("other", ["people.aaa", "zzz.other"])  # sorting before and after the event's type

@@ -33,7 +33,7 @@ from rest_framework.response import Response
 
 from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.access.policy import Withheld
-from mchis.access.purposes import Purpose
+from mchis.access.purposes import Purpose, purpose_for
 from mchis.api.conventions import (
     ERROR_RESPONSES,
     IF_MATCH,
@@ -164,8 +164,10 @@ class PregnancyViewSet(ApiViewSet):
             raise NotAllowed  # an account without an institution has no episodes of its own
         return institution
 
-    def _get(self, request, pk, purpose=Purpose.CARE):
-        return selectors.pregnancy_get(actor=request.user, pregnancy_id=pk, purpose=purpose)
+    def _get(self, request, pk, wanted=Purpose.CARE):
+        return selectors.pregnancy_get(
+            actor=request.user, pregnancy_id=pk, purpose=purpose_for(request.user, wanted=wanted)
+        )
 
     # --- the episode ----------------------------------------------------------------------------
 
@@ -187,7 +189,7 @@ class PregnancyViewSet(ApiViewSet):
     def list(self, request):
         page = selectors.pregnancy_list(
             actor=request.user,
-            purpose=Purpose.CARE,
+            purpose=purpose_for(request.user),
             institution=self._institution(request),
             township=request.query_params.get("township") or None,
             state=request.query_params.get("state") or None,
@@ -269,7 +271,7 @@ class PregnancyViewSet(ApiViewSet):
     )
     @action(detail=True, methods=["get"], url_path="visits", url_name="visits")
     def visits(self, request, pk=None):
-        views = selectors.visit_list(actor=request.user, pregnancy_id=pk, purpose=Purpose.CARE)
+        views = selectors.visit_list(actor=request.user, pregnancy_id=pk, purpose=purpose_for(request.user))
         return _listing(VisitSerializer, views, pk, request)
 
     @extend_schema(
@@ -302,7 +304,7 @@ class PregnancyViewSet(ApiViewSet):
     )
     @action(detail=True, methods=["get"], url_path="risk-gradings", url_name="risk-gradings")
     def risk_gradings(self, request, pk=None):
-        views = selectors.risk_grading_list(actor=request.user, pregnancy_id=pk, purpose=Purpose.CARE)
+        views = selectors.risk_grading_list(actor=request.user, pregnancy_id=pk, purpose=purpose_for(request.user))
         return _listing(GradingSerializer, [_with_fired(v) for v in views], pk, request)
 
     @extend_schema(
@@ -347,7 +349,7 @@ class PregnancyViewSet(ApiViewSet):
     )
     @action(detail=True, methods=["get"], url_path="delivery", url_name="delivery")
     def delivery(self, request, pk=None):
-        view = selectors.delivery_get(actor=request.user, pregnancy_id=pk, purpose=Purpose.CARE)
+        view = selectors.delivery_get(actor=request.user, pregnancy_id=pk, purpose=purpose_for(request.user))
         if view is None:
             raise RecordNotFound
         return resource_response(DeliverySerializer(_with_babies(view)).data, version=view.extra["pregnancy_version"])
@@ -371,7 +373,7 @@ class PregnancyViewSet(ApiViewSet):
         data = validated(DeliveryCreateSerializer, request)
         data["babies"] = [dict(b) for b in data["babies"]]
         result = delivery_record(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
-        view = selectors.delivery_get(actor=request.user, pregnancy_id=pk, purpose=Purpose.CARE)
+        view = selectors.delivery_get(actor=request.user, pregnancy_id=pk, purpose=purpose_for(request.user))
         return _created(DeliverySerializer(_with_babies(view)).data, result)
 
     # --- postpartum visits ------------------------------------------------------------------------
@@ -384,7 +386,7 @@ class PregnancyViewSet(ApiViewSet):
     )
     @action(detail=True, methods=["get"], url_path="postpartum-visits", url_name="postpartum-visits")
     def postpartum_visits(self, request, pk=None):
-        views = selectors.postpartum_visit_list(actor=request.user, pregnancy_id=pk, purpose=Purpose.CARE)
+        views = selectors.postpartum_visit_list(actor=request.user, pregnancy_id=pk, purpose=purpose_for(request.user))
         return _listing(PostpartumVisitSerializer, views, pk, request)
 
     @extend_schema(

@@ -16,7 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from mchis.access.errors import NotAllowed
-from mchis.access.purposes import Purpose
+from mchis.access.purposes import Purpose, purpose_for
 from mchis.api.conventions import (
     NON_FIELD,
     ApiViewSet,
@@ -54,10 +54,12 @@ def _lookup(request, params) -> Response:
     if bool(document_number) == bool(phone):
         raise ValidationError({NON_FIELD: [_("Give exactly one of document_number and phone (there is no listing).")]})
     if document_number:
-        found = person_find_by_document(actor=request.user, document_number=document_number, purpose=Purpose.CARE)
+        found = person_find_by_document(
+            actor=request.user, document_number=document_number, purpose=purpose_for(request.user)
+        )
         views = [found] if found else []
     else:
-        views = person_find_by_phone(actor=request.user, phone=phone, purpose=Purpose.CARE)
+        views = person_find_by_phone(actor=request.user, phone=phone, purpose=purpose_for(request.user))
     return Response({"count": len(views), "results": PersonSerializer(views, many=True).data})
 
 
@@ -97,7 +99,7 @@ class PersonViewSet(ApiViewSet):
         ),
     )
     def retrieve(self, request, pk=None):
-        view = person_get(actor=request.user, person_id=pk, purpose=Purpose.CARE)
+        view = person_get(actor=request.user, person_id=pk, purpose=purpose_for(request.user))
         return resource_response(PersonSerializer(view).data, version=view.version)
 
     @extend_schema(
@@ -119,7 +121,9 @@ class PersonViewSet(ApiViewSet):
         if institution is None:
             raise NotAllowed  # an account without an institution registers nobody
         person, created = person_register(actor=request.user, institution=institution, **data)
-        view = person_get(actor=request.user, person_id=person.pk, purpose=Purpose.REGISTRATION)
+        view = person_get(
+            actor=request.user, person_id=person.pk, purpose=purpose_for(request.user, wanted=Purpose.REGISTRATION)
+        )
         return resource_response(
             PersonSerializer(view).data,
             version=view.version,
@@ -140,5 +144,5 @@ class PersonViewSet(ApiViewSet):
         changes = validated(PersonUpdateSerializer, request, partial=True)
         changes = {name: ("" if value is None else value) for name, value in changes.items()}
         person = person_update(actor=request.user, person_id=pk, expected_version=expected, **changes)
-        view = person_get(actor=request.user, person_id=person.pk, purpose=Purpose.CARE)
+        view = person_get(actor=request.user, person_id=person.pk, purpose=purpose_for(request.user))
         return resource_response(PersonSerializer(view).data, version=view.version)

@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 
 from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.access.levels import WRITER_ROLES
-from mchis.access.purposes import Purpose
+from mchis.access.purposes import purpose_for
 from mchis.people.forms import BreakGlassForm, PersonRegisterForm, PersonSearchForm, apply_errors
 from mchis.people.identifiers import id_normalise
 from mchis.people.selectors import person_find_by_document, person_find_by_phone, person_get
@@ -21,12 +21,12 @@ def search(request):
         q = form.cleaned_data["q"].strip()
         # 15 or 18 characters with at most a trailing X: an ID number; otherwise a phone.
         if len(id_normalise(q)) in (15, 18) and id_normalise(q)[:-1].isdigit():
-            found = person_find_by_document(actor=request.user, document_number=q, purpose=Purpose.CARE)
+            found = person_find_by_document(actor=request.user, document_number=q, purpose=purpose_for(request.user))
             results = [found] if found else []
             if not found:
                 break_glass_form = BreakGlassForm(initial={"document_number": q})
         else:
-            results = person_find_by_phone(actor=request.user, phone=q, purpose=Purpose.CARE)
+            results = person_find_by_phone(actor=request.user, phone=q, purpose=purpose_for(request.user))
     can_register = bool(WRITER_ROLES & request.user.role_names())
     return render(
         request,
@@ -36,7 +36,7 @@ def search(request):
 
 
 def detail(request, person_id):
-    person = person_get(actor=request.user, person_id=person_id, purpose=Purpose.CARE)
+    person = person_get(actor=request.user, person_id=person_id, purpose=purpose_for(request.user))
     return render(request, "people/detail.html", {"person": person})
 
 

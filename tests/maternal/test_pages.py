@@ -298,6 +298,19 @@ def test_her_own_page_is_an_audited_read_of_her_identity(login, episode):
     assert audit_verify().ok
 
 
+@pytest.mark.parametrize(
+    ("username", "purpose"),
+    [("clinician.thc1", "care"), ("info.mch", "quality_review"), ("leader.thc1", "supervision")],
+)
+def test_the_page_s_read_is_recorded_for_the_reader_s_purpose(login, episode, username, purpose):
+    # P5: the county information officer opening the same page reviews it; she does not care
+    # for the woman, and the trail says so.
+    before = AuditEvent.objects.filter(action="read").count()
+    assert login(username).get(f"/maternal/{episode.pk}/").status_code == 200
+    (event,) = AuditEvent.objects.filter(action="read").order_by("id")[before:]
+    assert event.actor.username == username and event.purpose == purpose
+
+
 def test_purple_shows_beside_the_colour(login, actors, episode):
     risk_grade(
         actor=actors["clinician.thc1"], pregnancy_id=episode.pk, colour="orange", purple=True, reason="转诊单：梅毒阳性"

@@ -1,5 +1,6 @@
-"""What every maternal page shares: the purpose of its reads, refusals that read as not found,
-service errors beside their fields, the stale-version answer."""
+"""What every maternal page shares: refusals that read as not found, service errors beside
+their fields, the stale-version answer. The purpose of a page's reads is the actor's
+(`purpose_for`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils.translation import gettext_lazy
 
 from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.access.levels import WRITER_ROLES
-from mchis.access.purposes import Purpose
+from mchis.access.purposes import purpose_for
 from mchis.accounts.roles import ROLE_INSTITUTION_KINDS, Role
 from mchis.audit.services import audit_denied
 from mchis.maternal import selectors
@@ -19,7 +20,6 @@ from mchis.maternal.errors import VersionConflict
 from mchis.orgs.models import Institution, Region, RegionLevel
 from mchis.people.forms import apply_errors
 
-CARE = Purpose.CARE
 PREGNANCY = "maternal.pregnancy"
 
 
@@ -55,7 +55,7 @@ def warned(request, warnings) -> None:
 
 def episode(request, pregnancy_id) -> selectors.PregnancyView:
     """The episode as the actor sees it (404 when out of reach), for a form's header."""
-    return selectors.pregnancy_get(actor=request.user, pregnancy_id=pregnancy_id, purpose=CARE)
+    return selectors.pregnancy_get(actor=request.user, pregnancy_id=pregnancy_id, purpose=purpose_for(request.user))
 
 
 def require(request, allowed: bool, *, object_ids, object_type: str = PREGNANCY) -> None:
@@ -67,7 +67,7 @@ def require(request, allowed: bool, *, object_ids, object_type: str = PREGNANCY)
             object_type=object_type,
             object_ids=[str(i) for i in object_ids],
             reason="not allowed",
-            purpose=CARE,
+            purpose=purpose_for(request.user),
         )
         raise RecordNotFound
 

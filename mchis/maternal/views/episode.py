@@ -12,9 +12,10 @@ from django.views.decorators.http import require_http_methods
 
 from mchis.access.errors import RecordNotFound
 from mchis.access.policy import WITHHELD
+from mchis.access.purposes import purpose_for
 from mchis.maternal import services
 from mchis.maternal.forms import EpisodeCloseForm, EpisodeEditForm, InfectionResultsForm
-from mchis.maternal.views.common import CARE, back, episode, posted, require, submit, writable_episode
+from mchis.maternal.views.common import back, episode, posted, require, submit, writable_episode
 from mchis.maternal.views.records import condition_choices
 from mchis.orgs.models import Institution
 from mchis.people.selectors import person_get
@@ -28,7 +29,9 @@ def pregnancy(request, pregnancy_id):
     person = None
     if view.values["person_id"] is not WITHHELD:
         try:
-            person = person_get(actor=request.user, person_id=view.values["person_id"], purpose=CARE)
+            person = person_get(
+                actor=request.user, person_id=view.values["person_id"], purpose=purpose_for(request.user)
+            )
         except RecordNotFound:
             person = None
     # Institution names are reference data (L2): the ids come from what the selector showed.

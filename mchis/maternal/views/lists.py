@@ -11,11 +11,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from mchis.access.errors import RecordNotFound
-from mchis.access.purposes import Purpose
+from mchis.access.purposes import Purpose, purpose_for
 from mchis.accounts.roles import AREA_ROLES
 from mchis.maternal import selectors, services
 from mchis.maternal.forms import EpisodeForm, FindForm, IdentityForm
-from mchis.maternal.views.common import CARE, is_writer, page_number, refused, warned
+from mchis.maternal.views.common import is_writer, page_number, refused, warned
 from mchis.orgs.models import Region, RegionLevel
 from mchis.people.forms import apply_errors
 from mchis.people.selectors import person_find_by_document, person_get
@@ -28,12 +28,6 @@ WORKLISTS = {
     "postpartum": (gettext_lazy("Postpartum visits due"), selectors.worklist_postpartum_due),
 }
 COLOURS = ["yellow", "orange", "red", "purple"]
-
-
-def _purpose(user) -> str:
-    """Clinicians read for care; area roles (the county's information office, inspectors)
-    read their region's lists for review."""
-    return CARE if is_writer(user) or not (AREA_ROLES & user.role_names()) else Purpose.QUALITY_REVIEW
 
 
 def _townships(user) -> list[Region]:
@@ -55,7 +49,7 @@ def worklist(request):
         colour = None
     kwargs = {
         "actor": request.user,
-        "purpose": _purpose(request.user),
+        "purpose": purpose_for(request.user),
         "township": township,
         "page": page_number(request),
     }
@@ -68,7 +62,7 @@ def worklist(request):
     counts = None
     if tab == "high_risk":
         counts = selectors.worklist_high_risk_counts(
-            actor=request.user, purpose=_purpose(request.user), township=township
+            actor=request.user, purpose=purpose_for(request.user), township=township
         )
     return render(
         request,
@@ -98,7 +92,9 @@ def register(request):
     if request.method == "POST" and request.POST.get("step") == "find":
         if find.is_valid():
             found = person_find_by_document(
-                actor=request.user, document_number=find.cleaned_data["document_number"], purpose=CARE
+                actor=request.user,
+                document_number=find.cleaned_data["document_number"],
+                purpose=purpose_for(request.user, wanted=Purpose.REGISTRATION),
             )
             identity, episode = IdentityForm(), EpisodeForm()
     elif request.method == "POST" and request.POST.get("step") == "register":
@@ -139,7 +135,9 @@ def register(request):
 
 def _found_again(request, person_id):
     try:
-        return person_get(actor=request.user, person_id=person_id, purpose=CARE)
+        return person_get(
+            actor=request.user, person_id=person_id, purpose=purpose_for(request.user, wanted=Purpose.REGISTRATION)
+        )
     except RecordNotFound:
         return None
 

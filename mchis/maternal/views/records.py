@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from mchis.access.errors import RecordNotFound
 from mchis.access.policy import WITHHELD
+from mchis.access.purposes import purpose_for
 from mchis.maternal import selectors, services
 from mchis.maternal.forms import (
     MAX_BABIES,
@@ -24,7 +25,7 @@ from mchis.maternal.forms import (
     VisitForm,
 )
 from mchis.maternal.risk import condition_catalogue
-from mchis.maternal.views.common import CARE, back, posted, refused, submit, warned, writable_episode
+from mchis.maternal.views.common import back, posted, refused, submit, warned, writable_episode
 from mchis.people.forms import apply_errors
 
 
@@ -69,7 +70,7 @@ def grading_new(request, pregnancy_id):
         proposal = selectors.risk_proposal_get(
             actor=request.user,
             pregnancy_id=pregnancy_id,
-            purpose=CARE,
+            purpose=purpose_for(request.user),
             visit_id=visit_id,
             postpartum_visit_id=postpartum_visit_id,
         )

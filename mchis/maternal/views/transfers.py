@@ -10,10 +10,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from mchis.access.errors import RecordNotFound
+from mchis.access.purposes import purpose_for
 from mchis.maternal import selectors, services
 from mchis.maternal.forms import TransferCancelForm, TransferRequestForm
 from mchis.maternal.views.common import (
-    CARE,
     back,
     care_institutions,
     episode,
@@ -47,7 +47,7 @@ def transfer_new(request, pregnancy_id):
 
 
 def transfers_incoming(request):
-    transfers = selectors.transfer_list_incoming(actor=request.user, purpose=CARE)
+    transfers = selectors.transfer_list_incoming(actor=request.user, purpose=purpose_for(request.user))
     return render(request, "maternal/transfers.html", {"transfers": transfers, "can_write": is_writer(request.user)})
 
 

@@ -131,6 +131,18 @@ class ResourcePolicy(abc.ABC):
                 levels.append(grant_level)
         return max(levels) if levels else None
 
+    def through_grant(self, actor, obj: Model) -> bool:
+        """Whether the actor sees `obj` only because of a break-glass grant: no reach of theirs
+        covers it at its level. Its reads are then for an emergency (P5), whatever the page
+        they came from is for."""
+        reaches = actor_reaches(actor)
+        if getattr(obj, "_policy_actor", None) == actor.pk:  # loaded through filter_view
+            covered = any(getattr(obj, f"_reach_{i}", False) for i in range(len(reaches)))
+            return not covered and bool(getattr(obj, "_granted", False))
+        if any(r.clearance >= self.record_level and self.covers(r, obj) for r in reaches):
+            return False
+        return clinical_clearance(actor) is not None and self.granted(actor, obj)
+
     def can_view(self, actor, obj: Model) -> bool:
         level = self.clearance(actor, obj)
         return level is not None and level >= self.record_level

@@ -30,6 +30,7 @@ from mchis.access.errors import RecordNotFound
 from mchis.access.levels import Level
 from mchis.access.masking import mask_document, mask_name
 from mchis.access.policy import WITHHELD, Withheld
+from mchis.access.purposes import Purpose
 from mchis.audit.services import audit_record
 from mchis.maternal import schedule
 from mchis.maternal.models import (
@@ -346,13 +347,20 @@ def _denied(*, actor, object_ids, purpose: str, object_type: str = PREGNANCY) ->
     )
 
 
-def _load(actor, pregnancy_id, purpose: str) -> tuple[Pregnancy, Level]:
+def _load(actor, pregnancy_id, purpose: str) -> tuple[Pregnancy, Level, str]:
+    """The episode, the actor's clearance over it, and the purpose its read is for."""
     try:
         p = Pregnancy.objects.visible_to(actor).get(pk=pregnancy_id)
     except (Pregnancy.DoesNotExist, ValueError, TypeError, ValidationError):
         _denied(actor=actor, object_ids=[pregnancy_id], purpose=purpose)
         raise RecordNotFound from None
-    return p, _policy().clearance(actor, p)
+    return p, _policy().clearance(actor, p), _read_purpose(actor, p, purpose)
+
+
+def _read_purpose(actor, p: Pregnancy, purpose: str) -> str:
+    """An episode the actor sees only through a break-glass grant is read for an emergency
+    (P5), whatever page asked."""
+    return Purpose.EMERGENCY if _policy().through_grant(actor, p) else purpose
 
 
 def _abilities(actor, p: Pregnancy) -> Abilities:
@@ -399,7 +407,7 @@ def pregnancy_get(*, actor, pregnancy_id, purpose: str, today: date | None = Non
     babies) and postpartum visits, and what the actor may do to it (`abilities`). The same
     RecordNotFound whether absent or out of reach (the denial is audited)."""
     today = today or timezone.localdate()
-    p, level = _load(actor, pregnancy_id, purpose)
+    p, level, purpose = _load(actor, pregnancy_id, purpose)
     values, withheld = _redacted(_policy(), p, PREGNANCY_FIELDS, level)
 
     def children(model):
@@ -472,7 +480,7 @@ def pregnancy_get(*, actor, pregnancy_id, purpose: str, today: date | None = Non
 
 
 def _children_read(*, actor, pregnancy_id, purpose: str, model, fields, section: str, order: str) -> list[RecordView]:
-    p, level = _load(actor, pregnancy_id, purpose)
+    p, level, purpose = _load(actor, pregnancy_id, purpose)
     views = [
         _view(model, obj, fields, level)
         for obj in model.objects.visible_to(actor).filter(pregnancy_id=p.pk).order_by(order)
@@ -533,7 +541,7 @@ def risk_grading_list(*, actor, pregnancy_id, purpose: str) -> list[RecordView]:
 
 def delivery_get(*, actor, pregnancy_id, purpose: str) -> RecordView | None:
     """The delivery with its babies (`extra["babies"]`), or None before it."""
-    p, level = _load(actor, pregnancy_id, purpose)
+    p, level, purpose = _load(actor, pregnancy_id, purpose)
     obj = Delivery.objects.visible_to(actor).filter(pregnancy_id=p.pk).first()
     view = None
     if obj is not None:
@@ -568,6 +576,7 @@ def risk_proposal_get(
     except RecordNotFound:
         _denied(actor=actor, object_ids=[pregnancy_id], purpose=purpose)
         raise
+    purpose = _read_purpose(actor, p, purpose)
     audit_record(
         action="read",
         actor=actor,

@@ -35,6 +35,31 @@ def test_a_clinician_opens_a_person_outside_jurisdiction_for_three_hours(actors,
     assert "emergency_delivery" in event.reason
 
 
+def test_reads_through_a_grant_are_recorded_as_for_an_emergency(actors, persons):
+    # P5: whatever the page asked for, what opened the record was the grant.
+    clinician = actors["clinician.thc1"]
+    open_for(clinician, persons["P_c"])
+    person_get(actor=clinician, person_id=persons["P_c"].pk, purpose="care")
+    person_get(actor=clinician, person_id=persons["P_b"].pk, purpose="care")  # her own centre's
+    *_, granted, own = AuditEvent.objects.filter(action="read").order_by("id")
+    assert (granted.object_ids, granted.purpose) == (str(persons["P_c"].pk), "emergency")
+    assert (own.object_ids, own.purpose) == (str(persons["P_b"].pk), "care")
+
+
+def test_through_grant_answers_alike_for_rows_loaded_with_and_without_the_policy(actors, persons):
+    from mchis.people.policy import PersonPolicy
+
+    clinician = actors["clinician.thc1"]
+    open_for(clinician, persons["P_c"])
+    policy = PersonPolicy()
+    for key, expected in (("P_c", True), ("P_b", False)):
+        annotated = Person.objects.visible_to(clinician).get(pk=persons[key].pk)
+        assert annotated._policy_actor == clinician.pk  # loaded through filter_view
+        plain = Person.unscoped.get(pk=persons[key].pk)
+        assert policy.through_grant(clinician, annotated) is expected
+        assert policy.through_grant(clinician, plain) is expected
+
+
 def test_access_ends_when_the_grant_expires(actors, persons):
     clinician = actors["clinician.thc1"]
     grant = open_for(clinician, persons["P_c"])

@@ -96,9 +96,15 @@ def test_break_glass_opens_the_episode_for_a_few_hours(actors, episode, today):
         reason_text="急诊分娩，孕妇在本院就诊",
     )
     other = type(other).objects.get(pk=other.pk)  # a new request: reaches are recomputed
-    view = pregnancy_get(actor=other, pregnancy_id=episode.pk, purpose="emergency")
+    # The page asks for care; the episode is seen through the grant: an emergency read (P5).
+    view = pregnancy_get(actor=other, pregnancy_id=episode.pk, purpose="care")
     assert view.visits[0].note == "丈夫在外地打工"
+    read = AuditEvent.objects.filter(actor=other, action="read").latest("id")
+    assert read.object_ids == str(episode.pk) and read.purpose == "emergency"
     visit_record(actor=other, pregnancy_id=episode.pk, visit_on=today, systolic_bp=150, diastolic_bp=100)
+    # Its own clinician's read of the same episode stays one for care.
+    pregnancy_get(actor=actors["clinician.thc1"], pregnancy_id=episode.pk, purpose="care")
+    assert AuditEvent.objects.filter(action="read").latest("id").purpose == "care"
 
 
 # --- PMTCT results: L5 ------------------------------------------------------------------------

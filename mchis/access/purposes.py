@@ -1,7 +1,12 @@
+import functools
+import uuid
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from mchis.access.errors import RecordNotFound
 from mchis.accounts.roles import Role
+from mchis.audit.services import audit_denied
 
 
 class Purpose(models.TextChoices):
@@ -38,3 +43,47 @@ def purpose_for(user, *, wanted: str = Purpose.CARE) -> str:
     if wanted in held:
         return wanted
     return held[0] if held else ""
+
+
+def _record_id(value) -> uuid.UUID | None:
+    """The id of the record asked for, when it is one (records are named by UUIDs)."""
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def purpose_allowed(user, purpose: str) -> bool:
+    """Whether one of `user`'s roles reads personal data for `purpose`."""
+    names = user.role_names()
+    return any(purpose in purposes for role, purposes in ROLE_PURPOSES.items() if role in names)
+
+
+def reads_for_purpose(selector=None, *, record: tuple[str, str] | None = None):
+    """Mark a selector of personal data: it runs only for a purpose one of the actor's roles
+    reads for (P5: purpose of use decides access, beside role, jurisdiction and level).
+    Otherwise the refusal is audited and reads as "not found", like any record out of reach;
+    `record` (object type, keyword argument) names the record asked for in that denial.
+    Pages and API calls that ask `purpose_for` always pass; this holds the line for any
+    other caller. tests/access/test_purposes.py checks every selector taking a purpose is
+    marked."""
+
+    def mark(fn):
+        @functools.wraps(fn)
+        def checked(*, actor, purpose: str, **kwargs):
+            if not purpose_allowed(actor, purpose):
+                asked = _record_id(kwargs.get(record[1])) if record else None
+                audit_denied(
+                    actor=actor,
+                    object_type=record[0] if asked is not None else "",
+                    object_ids=[str(asked)] if asked is not None else [],
+                    purpose=purpose,
+                    reason="purpose of use not among the reader's",
+                )
+                raise RecordNotFound
+            return fn(actor=actor, purpose=purpose, **kwargs)
+
+        checked.reads_for_purpose = True
+        return checked
+
+    return mark(selector) if selector is not None else mark

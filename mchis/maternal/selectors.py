@@ -30,7 +30,7 @@ from mchis.access.errors import RecordNotFound
 from mchis.access.levels import Level
 from mchis.access.masking import mask_document, mask_name
 from mchis.access.policy import WITHHELD, Withheld
-from mchis.access.purposes import Purpose
+from mchis.access.purposes import Purpose, reads_for_purpose
 from mchis.audit.services import audit_record
 from mchis.maternal import schedule
 from mchis.maternal.models import (
@@ -402,6 +402,7 @@ def grading_rules_fired(*, grading: RiskGrading, values: dict) -> list[dict[str,
 # --- one episode ----------------------------------------------------------------------------------
 
 
+@reads_for_purpose(record=(PREGNANCY, "pregnancy_id"))
 def pregnancy_get(*, actor, pregnancy_id, purpose: str, today: date | None = None) -> PregnancyView:
     """An episode with its visits, gradings, cases, referrals, transfers, delivery (with the
     babies) and postpartum visits, and what the actor may do to it (`abilities`). The same
@@ -497,6 +498,7 @@ def _children_read(*, actor, pregnancy_id, purpose: str, model, fields, section:
     return views
 
 
+@reads_for_purpose(record=(PREGNANCY, "pregnancy_id"))
 def visit_list(*, actor, pregnancy_id, purpose: str) -> list[RecordView]:
     """The antenatal visits of an episode, oldest first."""
     return _children_read(
@@ -510,6 +512,7 @@ def visit_list(*, actor, pregnancy_id, purpose: str) -> list[RecordView]:
     )
 
 
+@reads_for_purpose(record=(PREGNANCY, "pregnancy_id"))
 def postpartum_visit_list(*, actor, pregnancy_id, purpose: str) -> list[RecordView]:
     return _children_read(
         actor=actor,
@@ -522,6 +525,7 @@ def postpartum_visit_list(*, actor, pregnancy_id, purpose: str) -> list[RecordVi
     )
 
 
+@reads_for_purpose(record=(PREGNANCY, "pregnancy_id"))
 def risk_grading_list(*, actor, pregnancy_id, purpose: str) -> list[RecordView]:
     """The gradings of an episode, oldest first; `extra["fired"]` lists the rules with labels."""
     views = _children_read(
@@ -539,6 +543,7 @@ def risk_grading_list(*, actor, pregnancy_id, purpose: str) -> list[RecordView]:
     return views
 
 
+@reads_for_purpose(record=(PREGNANCY, "pregnancy_id"))
 def delivery_get(*, actor, pregnancy_id, purpose: str) -> RecordView | None:
     """The delivery with its babies (`extra["babies"]`), or None before it."""
     p, level, purpose = _load(actor, pregnancy_id, purpose)
@@ -565,6 +570,7 @@ def delivery_get(*, actor, pregnancy_id, purpose: str) -> RecordView | None:
     return view
 
 
+@reads_for_purpose(record=(PREGNANCY, "pregnancy_id"))
 def risk_proposal_get(
     *, actor, pregnancy_id, purpose: str, on: date | None = None, visit_id=None, postpartum_visit_id=None
 ) -> RiskProposal:
@@ -692,6 +698,7 @@ def _township_q(township: str | None) -> Q:
     return subtree_q(region.path, "owner_region_path")
 
 
+@reads_for_purpose
 def pregnancy_list(
     *,
     actor,
@@ -838,6 +845,7 @@ def _worklist(
     )
 
 
+@reads_for_purpose
 def worklist_visits_due(
     *,
     actor,
@@ -862,6 +870,7 @@ def worklist_visits_due(
     )
 
 
+@reads_for_purpose
 def worklist_overdue(
     *,
     actor,
@@ -886,6 +895,7 @@ def worklist_overdue(
     )
 
 
+@reads_for_purpose
 def worklist_postpartum_due(
     *,
     actor,
@@ -910,6 +920,7 @@ def worklist_postpartum_due(
     )
 
 
+@reads_for_purpose
 def worklist_deliveries_expected(
     *,
     actor,
@@ -933,6 +944,7 @@ def worklist_deliveries_expected(
     )
 
 
+@reads_for_purpose
 def worklist_high_risk(
     *,
     actor,
@@ -970,6 +982,7 @@ def worklist_high_risk(
     return result
 
 
+@reads_for_purpose
 def worklist_high_risk_counts(
     *, actor, purpose: str, institution: Institution | None = None, township: str | None = None
 ) -> dict[str, int]:
@@ -1011,6 +1024,7 @@ def worklist_high_risk_counts(
     return counts
 
 
+@reads_for_purpose
 def transfer_list_incoming(*, actor, purpose: str, institution: Institution | None = None) -> list[RecordView]:
     """Transfers waiting for `institution` (default: the actor's) to accept, oldest first, with
     the woman's masked identifiers (`extra["name_masked"]`, `extra["document_masked"]`) and

@@ -9,7 +9,7 @@ from typing import Any
 
 from mchis.access.errors import RecordNotFound
 from mchis.access.policy import WITHHELD, Withheld
-from mchis.access.purposes import Purpose
+from mchis.access.purposes import Purpose, reads_for_purpose
 from mchis.audit.services import audit_record
 from mchis.crypto.fields import blind_values
 from mchis.people.identifiers import id_normalise, phone_normalise
@@ -73,6 +73,7 @@ def _shown(*, actor, persons: list[Person], purpose: str, search: str = "", view
     )
 
 
+@reads_for_purpose(record=("people.person", "person_id"))
 def person_get(*, actor, person_id, purpose: str) -> PersonView:
     """One person; the same RecordNotFound whether absent or out of reach (audited as denial)."""
     policy = PersonPolicy()
@@ -96,6 +97,7 @@ def person_get(*, actor, person_id, purpose: str) -> PersonView:
     return view
 
 
+@reads_for_purpose
 def person_find_by_document(*, actor, document_number: str, purpose: str) -> PersonView | None:
     """Exact match on the normalised document number through its blind index."""
     number = id_normalise(document_number)
@@ -113,6 +115,7 @@ def person_find_by_document(*, actor, document_number: str, purpose: str) -> Per
     return views[0] if views else None
 
 
+@reads_for_purpose
 def person_find_by_phone(*, actor, phone: str, purpose: str) -> list[PersonView]:
     number = phone_normalise(phone)
     policy = PersonPolicy()

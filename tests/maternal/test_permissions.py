@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.access.levels import Level
 from mchis.access.policy import WITHHELD
+from mchis.access.purposes import purpose_for
 from mchis.audit.models import AuditEvent
 from mchis.maternal.models import Pregnancy
 from mchis.maternal.selectors import pregnancy_get, pregnancy_list, risk_proposal_get
@@ -53,10 +54,10 @@ def test_who_sees_the_episode(actors, episode, username):
     assert visible == (level is not None)
     if level is None:
         with pytest.raises(RecordNotFound):
-            pregnancy_get(actor=actor, pregnancy_id=episode.pk, purpose="care")
+            pregnancy_get(actor=actor, pregnancy_id=episode.pk, purpose=purpose_for(actor))
         assert AuditEvent.objects.filter(actor=actor, action="deny", object_ids=str(episode.pk)).exists()
         return
-    view = pregnancy_get(actor=actor, pregnancy_id=episode.pk, purpose="care")
+    view = pregnancy_get(actor=actor, pregnancy_id=episode.pk, purpose=purpose_for(actor))
     assert view.values["risk_colour"] == "" and view.visits[0].hb_g_l == 120
     # The note is L4 (free text), the PMTCT results L5: withheld below, never dropped.
     assert (view.visits[0].note is WITHHELD) == (level < Level.L4)

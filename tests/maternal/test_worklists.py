@@ -238,8 +238,8 @@ def test_a_county_health_centre_is_its_own_scope(actors):
 def test_an_area_role_opens_the_lists_of_an_institution_of_its_region(actors, township_women, today):
     info = actors["info.mch"]
     thc1 = actors["clinician.thc1"].institution
-    page = worklist_visits_due(actor=info, purpose="supervision", institution=thc1, today=today, page_size=100)
+    page = worklist_visits_due(actor=info, purpose="quality_review", institution=thc1, today=today, page_size=100)
     assert township_women["open_anc1"].pk in ids(page) and township_women["elsewhere"].pk not in ids(page)
     other_county = actors["clinician.other"].institution
     with pytest.raises(RecordNotFound):
-        worklist_visits_due(actor=info, purpose="supervision", institution=other_county)
+        worklist_visits_due(actor=info, purpose="quality_review", institution=other_county)

@@ -60,7 +60,8 @@ def _view(policy: PersonPolicy, actor, person: Person) -> PersonView:
 
 
 def _shown(*, actor, persons: list[Person], purpose: str, search: str = "", views: list[PersonView]) -> None:
-    if any(PersonPolicy().through_grant(actor, p) for p in persons):
+    policy = PersonPolicy()
+    if any(policy.through_grant(actor, p) for p in persons):
         purpose = Purpose.EMERGENCY  # seen only through a break-glass grant (P5)
     audit_record(
         action="read",

@@ -33,13 +33,18 @@ ROLE_PURPOSES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _held(user) -> list[str]:
+    """The purposes `user`'s roles read personal data for, in ROLE_PURPOSES order."""
+    names = user.role_names()
+    return [purpose for role, purposes in ROLE_PURPOSES.items() if role in names for purpose in purposes]
+
+
 def purpose_for(user, *, wanted: str = Purpose.CARE) -> str:
     """The purpose of use recorded with `user`'s reads on a page or API call meant for
     `wanted`: `wanted` when one of their roles reads for it, otherwise what their roles read
     for (a county information officer opening a pregnancy page reviews it, she does not
     care for the woman); "" when none of their roles reads personal data."""
-    names = user.role_names()
-    held = [purpose for role, purposes in ROLE_PURPOSES.items() if role in names for purpose in purposes]
+    held = _held(user)
     if wanted in held:
         return wanted
     return held[0] if held else ""
@@ -55,8 +60,7 @@ def _record_id(value) -> uuid.UUID | None:
 
 def purpose_allowed(user, purpose: str) -> bool:
     """Whether one of `user`'s roles reads personal data for `purpose`."""
-    names = user.role_names()
-    return any(purpose in purposes for role, purposes in ROLE_PURPOSES.items() if role in names)
+    return purpose in _held(user)
 
 
 def reads_for_purpose(selector=None, *, record: tuple[str, str] | None = None):

@@ -67,3 +67,11 @@ def log_in(page, live_server, account) -> list[str]:
         page.click("#agreement-accept")
     page.wait_for_url(live_server.url + "/")
     return passed
+
+
+def follow(page, selector) -> None:
+    """Click a link or a submit button that loads another page, and return once it has loaded.
+    Reading the page straight after a bare click can catch the document between the two
+    pages (an empty content, or the old page's rows)."""
+    with page.expect_navigation():
+        page.click(selector)

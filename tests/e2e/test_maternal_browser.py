@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from mchis.demo.generator import demo_load, demo_plan
 from mchis.people.identifiers import id_make
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import follow, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -23,8 +23,8 @@ def test_register_record_a_visit_and_find_her_on_the_worklist(live_server, page,
     today = timezone.localdate()
     number = id_make(area_code="410121", born=date(1993, 6, 7), sequence=58)
     log_in(page, live_server, accounts["clinician.thc1"])
-    page.click("a.nav-link[href='/maternal/']")
-    page.click("a[href='/maternal/register/']")
+    follow(page, "a.nav-link[href='/maternal/']")
+    follow(page, "a[href='/maternal/register/']")
     page.fill("#id_document_number", number)
     page.click("button[type=submit].btn-primary")
     page.wait_for_selector("#id_lmp")
@@ -51,8 +51,8 @@ def test_register_record_a_visit_and_find_her_on_the_worklist(live_server, page,
     page.wait_for_selector("a[href$='/grading/']")
     assert "118/76" in page.content()
 
-    page.click("a.nav-link[href='/maternal/']")
-    page.click("a[href='?list=deliveries']")
+    follow(page, "a.nav-link[href='/maternal/']")
+    follow(page, "a[href='?list=deliveries']")
     row = page.locator("tbody tr", has_text="周*琴")
     assert row.count() == 1
     assert number not in page.content() and "周雅琴" not in page.content()

@@ -6,7 +6,7 @@ import pytest
 
 from mchis.demo.generator import demo_load, demo_plan
 from mchis.people.identifiers import id_make
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import follow, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -31,9 +31,9 @@ def test_register_then_find_by_id_number(live_server, page, accounts):
     page.wait_for_selector("text=登记成功")
     assert number in page.content() and "林晓梅" in page.content()
 
-    page.click("text=人员")
+    follow(page, "text=人员")
     page.fill("input[name=q]", number.lower())
-    page.click("button:has-text('搜索')")
+    follow(page, "button:has-text('搜索')")
     row = page.locator("tbody tr").first
     assert "林*梅" in row.inner_text() and number not in page.content()
     assert not [e for e in page.console_errors if "Content Security Policy" in e], page.console_errors

@@ -3,7 +3,7 @@
 import pytest
 
 from mchis.demo.generator import demo_load, demo_plan
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import follow, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -22,12 +22,12 @@ def test_log_in_see_jurisdiction_and_switch_language(live_server, page, accounts
     assert log_in(page, live_server, accounts["info.mch"]) == ["/accounts/keys/verify/", "/accounts/agreement/"]
     assert "妇幼信息管理员" in page.content()
 
-    page.click("text=本机构")
+    follow(page, "text=本机构")
     assert accounts["info.mch"]["institution_code"] in page.content()
 
-    page.click("text=辖区机构")
+    follow(page, "text=辖区机构")
     page.select_option("select[name=kind]", "township_health_centre")
-    page.click("text=筛选")
+    follow(page, "text=筛选")
     assert page.locator("tbody tr").count() >= 1
     assert "乡镇卫生院" in page.locator("tbody").inner_text()
 

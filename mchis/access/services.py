@@ -95,6 +95,8 @@ def break_glass_reviewable(*, reviewer):
 def break_glass_review(*, reviewer, grant_id: int, outcome: str, note: str = "") -> BreakGlassGrant:
     grant = break_glass_reviewable(reviewer=reviewer).select_for_update(of=("self",)).filter(pk=grant_id).first()
     if grant is None:
+        # Not a grant this reviewer may review, or none at all: the same answer, recorded.
+        audit_denied(actor=reviewer, object_type="access.breakglassgrant", object_ids=[str(grant_id)])
         raise RecordNotFound
     if outcome not in ReviewOutcome.values:
         raise ValidationError({"outcome": [_("choose justified or not justified")]})

@@ -249,8 +249,34 @@ def validated(serializer_class, request, *, partial: bool = False) -> dict:
     if not isinstance(request.data, dict):
         raise ValidationError({NON_FIELD: [_("The request body must be a JSON object.")]})
     serializer = serializer_class(data=request.data, partial=partial)
-    serializer.is_valid(raise_exception=True)
+    valid = serializer.is_valid()
+    unknown = _unknown_fields(serializer, request.data)
+    if unknown or not valid:
+        # A misspelt or unsupported field would otherwise be dropped without a word, and the
+        # client would believe it recorded (a visit's note, a changed phone number).
+        errors = dict(serializer.errors)
+        for name in unknown:
+            errors[name] = [_("This API has no such field: check its name.")]
+        raise ValidationError(errors)
     return serializer.validated_data
+
+
+def _unknown_fields(serializer, data, path: str = "") -> list[str]:
+    """The keys of `data`, nested ones as "babies.0.sex", that `serializer` does not take."""
+    if not isinstance(data, dict):
+        return []
+    found = []
+    for key, value in data.items():
+        name = f"{path}.{key}" if path else str(key)
+        field = serializer.fields.get(key)
+        if field is None:
+            found.append(name)
+        elif isinstance(field, serializers.ListSerializer) and isinstance(value, list):
+            for index, item in enumerate(value):
+                found += _unknown_fields(field.child, item, f"{name}.{index}")
+        elif isinstance(field, serializers.Serializer):
+            found += _unknown_fields(field, value, name)
+    return found
 
 
 class ApiAutoSchema(AutoSchema):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from mchis.audit.context import context_current
 from mchis.audit.models import AuditAction, AuditOutcome
-from mchis.audit.services import audit_record
+from mchis.audit.services import audit_record, denials_settle
 
 API_PREFIX = "/api/"
 _ACTIONS = {
@@ -42,6 +42,10 @@ class ApiCallAuditMiddleware:
     def _record(request, response) -> None:
         user = getattr(request, "user", None)
         ctx = context_current()
+        if ctx is not None:
+            # A refusal that rolled back with the refused work is written again first, so
+            # that the call is recorded by it and not by a generic event below.
+            denials_settle(ctx)
         if user is None or not user.is_authenticated or ctx is None or ctx.denial_recorded:
             return
         code = response.status_code

@@ -6,7 +6,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -26,6 +26,10 @@ class AuditContext:
     # ready (`audit.services.reads_flush`, from AuditContextMiddleware); None where reads are
     # written at once (jobs, commands, and once the request's event is written).
     reads: list | None = None
+    # Refusals written inside a transaction: (event id, arguments). The refused action's
+    # transaction often rolls back and takes its refusal with it; `audit.services.
+    # denials_settle` writes those again once the request (or job) is over.
+    denials_open: list = field(default_factory=list)
 
     @property
     def recorded(self) -> bool:
@@ -59,7 +63,13 @@ def audit_context(
     try:
         yield ctx
     finally:
-        _current.reset(token)
+        try:
+            if ctx.denials_open:
+                from mchis.audit.services import denials_settle
+
+                denials_settle(ctx)
+        finally:
+            _current.reset(token)
 
 
 def context_enter(ctx: AuditContext):

@@ -16,7 +16,7 @@ import uuid
 from django.conf import settings
 
 from mchis.audit.context import AuditContext, context_enter, context_exit
-from mchis.audit.services import audit_denied, reads_collect, reads_flush
+from mchis.audit.services import audit_denied, denials_settle, reads_collect, reads_flush
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -66,6 +66,7 @@ class AuditContextMiddleware:
             # The request's reads as one event, before the response leaves: when it cannot be
             # written, the error below replaces the response and the data is not sent.
             reads_flush(ctx)
+            denials_settle(ctx)
             if not ctx.denial_recorded:
                 self._audit_refusal(request, response)
         finally:

@@ -441,6 +441,8 @@ def _event_write(**kwargs) -> AuditEvent:
                 _read_commit_mode(conn)
             pending.insert(conn)
     pending.written()
+    if pending.row[_ACTION] == AuditAction.DENY and conn.in_atomic_block:
+        pending.ctx.denials_open.append((pending.row[0], kwargs))
     return pending.event(conn.alias)
 
 
@@ -595,6 +597,26 @@ def reads_flush(ctx: AuditContext) -> list[AuditEvent]:
     return events
 
 
+def denials_settle(ctx: AuditContext) -> int:
+    """Write again the refusals of `ctx` that a rollback took away; how many it wrote.
+
+    A service refuses inside its transaction, and the refusal's event is written there; when
+    the transaction then rolls back (the refused action, an idempotent API call's transaction
+    around it), the event goes with it, yet a refusal must be on the trail whatever became of
+    the action (P10). Called once the request's transactions are over (AuditContextMiddleware,
+    ApiCallAuditMiddleware, `audit_context`): one query, and only when a refusal was written
+    inside a transaction.
+    """
+    open_, ctx.denials_open = ctx.denials_open, []
+    if not open_:
+        return 0
+    kept = set(AuditEvent.objects.filter(pk__in=[pk for pk, _args in open_]).values_list("pk", flat=True))
+    lost = [args for pk, args in open_ if pk not in kept]
+    for args in lost:
+        _event_write(**args)
+    return len(lost)
+
+
 def audit_record(
     *,
     action: str,
@@ -680,8 +702,9 @@ def audit_denied(
     reason: str = "",
     extra: dict | None = None,
 ) -> AuditEvent:
-    """Record a refusal. Call it outside the transaction of the refused action (a view does,
-    after the service raised), or the refusal's record rolls back with that transaction."""
+    """Record a refusal. Best outside the transaction of the refused action (a view does, after
+    the service raised); written inside one that then rolls back, it is written again when the
+    request or job is over (`denials_settle`), so a refusal is kept in either case."""
     return audit_record(
         action=AuditAction.DENY,
         actor=actor,

@@ -9,6 +9,7 @@ from django.utils import timezone
 from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.access.models import BreakGlassGrant
 from mchis.access.services import break_glass_open, break_glass_review, break_glass_reviewable
+from mchis.audit.context import audit_context
 from mchis.audit.models import AuditEvent
 from mchis.people.models import Person
 from mchis.people.selectors import person_get
@@ -93,8 +94,12 @@ def test_the_supervisor_of_the_clinicians_institution_reviews_it(actors, persons
     assert list(break_glass_reviewable(reviewer=actors["leader.thc1"])) == [grant]
     assert list(break_glass_reviewable(reviewer=actors["custodian.thc1"])) == [grant]
     assert not break_glass_reviewable(reviewer=actors["leader.mch"]).exists()
-    with pytest.raises(RecordNotFound):
+    # Another institution's leader is refused as for a grant that does not exist, and the
+    # refusal stays on the trail although the review's transaction rolled back (P10).
+    with audit_context(path="/access/break-glass/review/"), pytest.raises(RecordNotFound):
         break_glass_review(reviewer=actors["leader.mch"], grant_id=grant.pk, outcome="justified")
+    refused = AuditEvent.objects.get(action="deny", actor_id=actors["leader.mch"].pk)
+    assert (refused.object_type, refused.object_ids) == ("access.breakglassgrant", str(grant.pk))
     break_glass_review(reviewer=actors["leader.thc1"], grant_id=grant.pk, outcome="justified")
     assert not break_glass_reviewable(reviewer=actors["leader.thc1"]).exists()
 

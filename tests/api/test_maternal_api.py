@@ -145,6 +145,21 @@ def test_an_impossible_systolic_is_400_naming_the_field_and_nothing_is_saved(thc
     assert thc1_system.get(url).json()["count"] == 0
 
 
+def test_a_field_the_api_does_not_take_is_400_naming_it_and_nothing_is_saved(thc1_system, episode):
+    """A misspelt field is not dropped silently (the client would believe it recorded)."""
+    url = f"{PREGNANCIES}{episode['id']}/visits/"
+    response = thc1_system.post(url, visit(systolicBp=118, notes="头痛"))
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) == {"systolicBp", "notes"} and "字段" in errors["notes"][0]
+    assert thc1_system.get(url).json()["count"] == 0
+    # Inside a list of objects too, beside the body's other errors.
+    delivery = {"mode": "spontaneous", "babies": [{"outcome": "live_birth", "sex": 2, "weight": 3200}]}
+    response = thc1_system.post(f"{PREGNANCIES}{episode['id']}/delivery/", delivery)
+    assert response.status_code == 400
+    assert {"babies.0.weight", "delivered_at", "place_type"} <= set(response.json()["errors"])
+
+
 def test_unusual_values_are_accepted_with_warnings_in_the_body(thc1_system, episode):
     response = thc1_system.post(f"{PREGNANCIES}{episode['id']}/visits/", visit(systolic_bp=165, hb_g_l=65))
     assert response.status_code == 201, response.content
@@ -234,6 +249,21 @@ def test_another_institutions_machine_client_gets_the_same_404_as_for_an_absent_
     written = other.post(f"{PREGNANCIES}{episode['id']}/visits/", visit())
     assert written.status_code == 404 and written.content == absent.content
     assert other.get(PREGNANCIES).json()["count"] == 0
+
+
+def test_a_refused_idempotent_write_keeps_its_refusal_on_the_trail(make_client, episode):
+    """The refusal is written inside the idempotent call's transaction, which rolls back; it is
+    written again once the call is over, naming the episode asked for (P10)."""
+    from mchis.audit.models import AuditEvent
+
+    other = make_client("clinician.other")
+    last = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    written = other.post(f"{PREGNANCIES}{episode['id']}/visits/", visit(), headers={"Idempotency-Key": "refused-1"})
+    assert written.status_code == 404
+    events = list(AuditEvent.objects.filter(id__gt=last).order_by("id"))
+    assert [(e.action, e.object_type, e.object_ids) for e in events] == [
+        ("deny", "maternal.pregnancy", episode["id"])
+    ]
 
 
 def test_pmtct_results_are_withheld_from_a_clinician_without_l5(thc1_system, episode):

@@ -261,9 +261,7 @@ def test_a_refused_idempotent_write_keeps_its_refusal_on_the_trail(make_client, 
     written = other.post(f"{PREGNANCIES}{episode['id']}/visits/", visit(), headers={"Idempotency-Key": "refused-1"})
     assert written.status_code == 404
     events = list(AuditEvent.objects.filter(id__gt=last).order_by("id"))
-    assert [(e.action, e.object_type, e.object_ids) for e in events] == [
-        ("deny", "maternal.pregnancy", episode["id"])
-    ]
+    assert [(e.action, e.object_type, e.object_ids) for e in events] == [("deny", "maternal.pregnancy", episode["id"])]
 
 
 def test_pmtct_results_are_withheld_from_a_clinician_without_l5(thc1_system, episode):

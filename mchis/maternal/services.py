@@ -301,8 +301,9 @@ def _share(p: Pregnancy, *, institution: Institution, kind: str, source_id) -> N
     p._share_cache = None
 
 
-def _person_link(*, actor, person_id, institution: Institution, why: str) -> None:
-    """She now receives care at `institution`: link her registry record to it (as people does)."""
+def _person_link(*, actor, person_id, institution: Institution, why: str) -> bool:
+    """She now receives care at `institution`: link her registry record to it (as people does).
+    True when the link is new."""
     _link, created = PersonLink.objects.get_or_create(
         person_id=person_id,
         institution=institution,
@@ -316,6 +317,32 @@ def _person_link(*, actor, person_id, institution: Institution, why: str) -> Non
             object_ids=[str(person_id)],
             fields=["links"],
             reason=why,
+        )
+    return created
+
+
+def _transfer_link_end(*, actor, transfer: Transfer, p: Pregnancy) -> None:
+    """A transfer that does not happen (rejected, cancelled, or the episode closed first) takes
+    away the link its request gave the receiving institution to her registry record: the
+    institution was to see her only until it decided (P2). Kept when a referral of the episode
+    to that institution still runs, which reaches her as well."""
+    if not transfer.person_linked:
+        return
+    if PregnancyShare.objects.filter(
+        pregnancy_id=p.pk, institution_id=transfer.to_institution_id, ended_at__isnull=True
+    ).exists():
+        return
+    deleted, _rows = PersonLink.objects.filter(
+        person_id=p.person_id, institution_id=transfer.to_institution_id
+    ).delete()
+    if deleted:
+        audit_record(
+            action="update",
+            actor=actor,
+            object_type="people.person",
+            object_ids=[str(p.person_id)],
+            fields=["links"],
+            reason=f"pregnancy transfer {transfer.state}: the receiving institution's link ended",
         )
 
 
@@ -737,6 +764,7 @@ def _episode_closed(actor, p: Pregnancy) -> None:
     for transfer in Transfer.objects.visible_to(actor).filter(pregnancy_id=p.pk, state=TransferState.PENDING):
         transfer.state, transfer.decided_at, transfer.decided_by = TransferState.CANCELLED, timezone.now(), actor
         transfer.save(update_fields=["state", "decided_at", "decided_by"])
+        _transfer_link_end(actor=actor, transfer=transfer, p=p)
     for case in HighRiskCase.objects.visible_to(actor).filter(pregnancy_id=p.pk, closed_at__isnull=True):
         case.closed_at, case.closed_by, case.close_reason = timezone.now(), actor, CaseCloseReason.EPISODE_CLOSED
         case.save(update_fields=["closed_at", "closed_by", "close_reason"])
@@ -1259,16 +1287,17 @@ def transfer_request(
             raise ValidationError({"to_institution_id": [_("the episode is already at this institution")]})
         if Transfer.objects.visible_to(actor).filter(pregnancy_id=p.pk, state=TransferState.PENDING).exists():
             raise ValidationError({"to_institution_id": [_("a transfer of this episode is already waiting")]})
+        linked = _person_link(actor=actor, person_id=p.person_id, institution=to, why="pregnancy transfer requested")
         transfer = Transfer(
             pregnancy=p,
             from_institution_id=p.owner_institution_id,
             to_institution=to,
             reason_text=_note(reason_text),
             requested_by=actor,
+            person_linked=linked,
         )
         transfer.save(force_insert=True)
         _share(p, institution=to, kind=PregnancyShare.Kind.TRANSFER, source_id=transfer.pk)
-        _person_link(actor=actor, person_id=p.person_id, institution=to, why="pregnancy transfer requested")
         version = _save(p)
         _audit(
             actor=actor,
@@ -1352,6 +1381,7 @@ def _transfer_end(*, actor, transfer_id, note: str, state: str) -> Change:
             transfer.decision_note = _note(note)
             transfer.save(update_fields=["state", "decided_at", "decided_by", "decision_note"])
             _shares_end(p, kind=PregnancyShare.Kind.TRANSFER, source_id=transfer.pk)
+            _transfer_link_end(actor=actor, transfer=transfer, p=p)
             version = _save(p)
             _audit(
                 actor=actor,

@@ -8,6 +8,8 @@ from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.audit.models import AuditEvent
 from mchis.maternal.models import AntenatalVisit, Pregnancy
 from mchis.maternal.selectors import pregnancy_get, transfer_list_incoming, worklist_high_risk
+from mchis.people.selectors import person_get
+from mchis.people.services import person_register
 from mchis.maternal.services import (
     risk_grade,
     transfer_accept,
@@ -96,10 +98,18 @@ def test_reject_and_cancel_leave_the_episode_where_it_was(actors, moving):
     assert "already waiting" in exc.value.message_dict["to_institution_id"][0]
     with pytest.raises(ValidationError):
         transfer_reject(actor=receiver, transfer_id=first.pk, note="")
+    # Waiting, the receiving side sees her registry record, to recognise her.
+    assert person_get(actor=receiver, person_id=moving.person_id, purpose="care").name == "王秀英"
     transfer_reject(actor=receiver, transfer_id=first.pk, note="不在本辖区居住")
-    # The share ended with the decision: the receiving side no longer sees her episode.
+    # The share ended with the decision: the receiving side no longer sees her episode, nor
+    # her record, which the request had linked to it (P2), and that is on the trail.
     with pytest.raises(RecordNotFound):
         pregnancy_get(actor=receiver, pregnancy_id=moving.pk, purpose="care")
+    with pytest.raises(RecordNotFound):
+        person_get(actor=receiver, person_id=moving.person_id, purpose="care")
+    assert AuditEvent.objects.filter(
+        object_type="people.person", reason="pregnancy transfer rejected: the receiving institution's link ended"
+    ).exists()
     with pytest.raises(RecordNotFound):
         transfer_accept(actor=receiver, transfer_id=first.pk)
     second = transfer_request(actor=sender, pregnancy_id=moving.pk, to_institution_id=receiver.institution_id).obj
@@ -107,6 +117,25 @@ def test_reject_and_cancel_leave_the_episode_where_it_was(actors, moving):
         transfer_cancel(actor=receiver, transfer_id=second.pk)
     transfer_cancel(actor=sender, transfer_id=second.pk)
     assert Pregnancy.objects.visible_to(sender).get(pk=moving.pk).owner_institution_id == sender.institution_id
+    with pytest.raises(RecordNotFound):
+        person_get(actor=receiver, person_id=moving.person_id, purpose="care")
+
+
+def test_a_transfer_that_does_not_happen_leaves_an_earlier_link_alone(actors, moving, register):
+    """The receiving institution that held her record before the request keeps it after."""
+    sender, receiver = actors["clinician.thc1"], actors["clinician.thc2"]
+    person_register(
+        actor=receiver,
+        institution=receiver.institution,
+        document_type="resident_id",
+        document_number=moving.person.document_number,
+        name="王秀英",
+        sex=2,
+        birth_date=moving.person.birth_date,
+    )
+    waiting = transfer_request(actor=sender, pregnancy_id=moving.pk, to_institution_id=receiver.institution_id).obj
+    transfer_reject(actor=receiver, transfer_id=waiting.pk, note="不在本辖区居住")
+    assert person_get(actor=receiver, person_id=moving.person_id, purpose="care").name == "王秀英"
 
 
 def test_a_transfer_to_the_owner_or_of_a_closed_episode_is_refused(actors, moving, today):
@@ -122,6 +151,8 @@ def test_a_transfer_to_the_owner_or_of_a_closed_episode_is_refused(actors, movin
     from mchis.maternal.models import Transfer
 
     assert Transfer.objects.visible_to(sender).get(pk=waiting.pk).state == "cancelled"
+    with pytest.raises(RecordNotFound):  # the waiting transfer's link to her record ended with it
+        person_get(actor=actors["clinician.mch"], person_id=moving.person_id, purpose="care")
     assert Pregnancy.objects.visible_to(sender).get(pk=moving.pk).state == "moved_out"
     with pytest.raises(ValidationError):
         transfer_request(

@@ -8,8 +8,6 @@ from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.audit.models import AuditEvent
 from mchis.maternal.models import AntenatalVisit, Pregnancy
 from mchis.maternal.selectors import pregnancy_get, transfer_list_incoming, worklist_high_risk
-from mchis.people.selectors import person_get
-from mchis.people.services import person_register
 from mchis.maternal.services import (
     risk_grade,
     transfer_accept,
@@ -18,6 +16,8 @@ from mchis.maternal.services import (
     transfer_request,
     visit_record,
 )
+from mchis.people.selectors import person_get
+from mchis.people.services import person_register
 
 pytestmark = pytest.mark.django_db
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import uuid
 from datetime import date
 
@@ -30,6 +31,11 @@ PERSON_FIELDS = ["document_type", "document_number", "name", "sex", "birth_date"
 
 def _duplicate_number() -> str:
     return _("another person in the county has this document number")
+
+
+def _same_name(a: str, b: str) -> bool:
+    """One name however it was typed: full-width or half-width forms, spaces."""
+    return "".join(unicodedata.normalize("NFKC", a).split()) == "".join(unicodedata.normalize("NFKC", b).split())
 
 
 def _years_between(born: date, today: date) -> int:
@@ -135,9 +141,11 @@ def person_register(
             _serialise_registration(county_path=county, number=number)
             existing = _registered(actor, number)
             if existing is not None:
-                return _link_existing(actor=actor, person=existing, institution=institution), False
+                return _link_existing(actor=actor, person=existing, institution=institution, values=values), False
             person = _person_insert(actor=actor, institution=institution, values=values, county=county)
-            return (person, True) if person is not None else (_registered_link(actor, number, institution), False)
+            if person is not None:
+                return person, True
+            return _registered_link(actor, values, institution), False
     # The common case: the unique constraint on (county, number index) lets the database find
     # a duplicate, so the person, her link and the audit event are written straight away (on
     # PostgreSQL in one statement, and outside a caller's transaction that statement is the
@@ -146,17 +154,17 @@ def person_register(
     if person is not None:
         return person, True
     with transaction.atomic():
-        return _registered_link(actor, number, institution), False
+        return _registered_link(actor, values, institution), False
 
 
-def _registered_link(actor, number: str, institution: Institution) -> Person:
+def _registered_link(actor, values: dict, institution: Institution) -> Person:
     """After the database refused her row: the person registered with this number (already,
     or meanwhile: on PostgreSQL the INSERT waited for that transaction to commit), now linked
     to `institution`."""
-    existing = _registered(actor, number)
+    existing = _registered(actor, values["document_number"])
     if existing is None:
         raise RuntimeError("a person insert conflicted but no registration with its number is visible")
-    return _link_existing(actor=actor, person=existing, institution=institution)
+    return _link_existing(actor=actor, person=existing, institution=institution, values=values)
 
 
 def _serialise_registration(*, county_path: str, number: str) -> None:
@@ -201,7 +209,33 @@ def _person_insert(*, actor, institution: Institution, values: dict, county: str
     return person if rows.insert_together(person, link, event, skip_conflicts=True) else None
 
 
-def _link_existing(*, actor, person: Person, institution: Institution) -> Person:
+def _link_existing(*, actor, person: Person, institution: Institution, values: dict) -> Person:
+    """She is registered in the county already: link her to `institution`, where she now
+    receives care, once the identity given is hers.
+
+    Registering links the institution to her whole record, so a document number alone is not
+    enough: the name and birth date must be the registered ones, as on the document she
+    shows. Otherwise nothing is linked or shown, and the refusal, naming her record, is on
+    the trail, so that trying numbers to reach other people's records stands out (P2, P10).
+    """
+    if not (_same_name(values["name"], person.name) and values["birth_date"] == person.birth_date):
+        audit_denied(
+            actor=actor,
+            object_type="people.person",
+            object_ids=[str(person.pk)],
+            fields=["name", "birth_date"],
+            reason="registration: the identity given is not the registered person's",
+        )
+        raise ValidationError(
+            {
+                "document_number": [
+                    _(
+                        "this document number is registered in the county under another name or birth "
+                        "date: check the document"
+                    )
+                ]
+            }
+        )
     if _link(person=person, institution=institution, actor=actor):
         audit_record(
             action="update",
@@ -279,9 +313,18 @@ def _person_update(*, actor, person: Person, changes: dict) -> Person:
             Person.objects.visible_to(actor, action="match")
             .filter(**blind_lookup(Person, "document_number_bidx", values["document_number"]))
             .exclude(pk=person.pk)
-            .exists()
+            .values_list("pk", flat=True)
+            .first()
         )
         if duplicate:
+            # Audited, naming both records: a number tried against the county's registry (P10).
+            audit_denied(
+                actor=actor,
+                object_type="people.person",
+                object_ids=[str(person.pk), str(duplicate)],
+                fields=["document_number"],
+                reason="change refused: the document number is another person's in the county",
+            )
             raise ValidationError({"document_number": [_duplicate_number()]})
     for f in changed:
         setattr(person, f, values[f])

@@ -10,6 +10,8 @@ from django.test import override_settings
 
 from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.access.policy import WITHHELD
+from mchis.audit.context import audit_context
+from mchis.audit.models import AuditEvent
 from mchis.crypto.keyring import keyring, keyring_reset, keys_begin_rotation, keys_path
 from mchis.ops import rows
 from mchis.people.identifiers import id_make
@@ -66,6 +68,28 @@ def test_the_same_woman_registered_again_in_the_county_is_found_and_linked(actor
     }
     # Now her care at the MCH hospital lets its clinician see her.
     assert person_get(actor=actors["clinician.mch"], person_id=first.pk, purpose="care").name == "王秀英"
+
+
+def test_a_number_registered_under_another_name_links_and_shows_nothing(actors, before):
+    """Registering links her whole record to the institution, so the identity given must be
+    hers: a document number alone (anyone's, typed at random) reaches no one (P2). The
+    refusal names her record on the trail (P10)."""
+    first, _ = register(actors["clinician.thc1"])
+    other = actors["clinician.thc2"]
+    for name in ("随便写", "王秀"):
+        with audit_context(path="/people/register/"), pytest.raises(ValidationError) as exc:
+            register(other, name=name)
+        assert list(exc.value.message_dict) == ["document_number"]
+    assert "another name or birth date" in exc.value.message_dict["document_number"][0]
+    assert person_count() == before + 1
+    assert not PersonLink.objects.filter(person=first, institution=other.institution).exists()
+    with pytest.raises(RecordNotFound):
+        person_get(actor=other, person_id=first.pk, purpose="care")
+    refusals = AuditEvent.objects.filter(action="deny", actor_id=other.pk, object_ids=str(first.pk))
+    assert refusals.filter(reason__startswith="registration: the identity given").count() == 2
+    # Her name however it is typed (full-width, spaced) is her name.
+    again, created = register(other, name=" 王 秀英")
+    assert not created and again.pk == first.pk
 
 
 def test_lower_case_x_finds_the_same_person(actors):
@@ -172,11 +196,14 @@ def test_update_changes_fields_and_refuses_a_duplicate_document(actors, persons)
     person_update(actor=clinician, person=persons["P_b"], phone="13911112222")
     assert Person.objects.visible_to(clinician).get(pk=persons["P_b"].pk).phone == "13911112222"
     link_a = persons["P_a"]
-    with pytest.raises(ValidationError) as exc:
+    with audit_context(path="/people/change/"), pytest.raises(ValidationError) as exc:
         person_update(
             actor=clinician, person=persons["P_b"], document_number=link_a.document_number, birth_date=link_a.birth_date
         )
     assert "document_number" in exc.value.message_dict
+    # A number tried against the county's registry: the refusal names both records (P10).
+    refused = AuditEvent.objects.get(action="deny", actor_id=clinician.pk)
+    assert refused.object_id_list == [str(persons["P_b"].pk), str(link_a.pk)]
 
 
 def test_an_update_based_on_a_stale_version_changes_nothing(actors, persons):

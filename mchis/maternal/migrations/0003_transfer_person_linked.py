@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('maternal', '0002_risk_rules_2017'),
+        ("maternal", "0002_risk_rules_2017"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='transfer',
-            name='person_linked',
+            model_name="transfer",
+            name="person_linked",
             field=models.BooleanField(default=False, editable=False),
         ),
     ]

@@ -4,7 +4,15 @@ from datetime import date
 
 import pytest
 
-from mchis.people.identifiers import id_check_char, id_make, id_normalise, id_problem, id_sex
+from mchis.people.identifiers import (
+    id_check_char,
+    id_make,
+    id_normalise,
+    id_problem,
+    id_sex,
+    phone_normalise,
+    phone_problem,
+)
 
 
 @pytest.mark.parametrize("number", ["11010519491231002X", "440524188001010014"])
@@ -16,6 +24,21 @@ def test_check_character_of_the_standards_examples(number):
 def test_lower_case_x_is_the_same_as_upper_case():
     assert id_normalise(" 11010519491231002x ") == "11010519491231002X"
     assert id_problem("11010519491231002x") is None
+
+
+def test_full_width_forms_are_the_same_number():
+    """A Chinese input method in full-width mode types １２３ and Ｘ: the same number."""
+    assert id_normalise("１１０１０５１９４９１２３１００２ｘ") == "11010519491231002X"
+    assert id_problem("１１０１０５１９４９１２３１００２Ｘ") is None
+    assert phone_normalise("１３８－００１３　８０００") == "13800138000"
+    assert phone_problem("１３８－００１３　８０００") is None
+
+
+@pytest.mark.parametrize("number", ["١١٠١٠٥١٩٤٩١٢٣١٠٠٢X", "११०१०५१९४९१२३१००२X"])
+def test_digits_of_other_scripts_are_refused(number):
+    # Python's \d would take them; NFKC leaves them as they are.
+    assert "17 digits" in id_problem(number)
+    assert phone_problem(number[:11]) is not None
 
 
 @pytest.mark.parametrize(

@@ -7,22 +7,29 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 from django.utils.translation import gettext as _
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_SHAPE = re.compile(r"^\d{17}[\dX]$", re.ASCII)
 
 
 def id_check_char(first17: str) -> str:
     return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
 
 
+def _halfwidth(value: str) -> str:
+    """Full-width digits, letters, hyphens and spaces (what a Chinese input method types in
+    its full-width mode) as their ASCII forms (NFKC): one number however it was typed."""
+    return unicodedata.normalize("NFKC", value or "")
+
+
 def id_normalise(value: str) -> str:
-    """Upper-case (lower-case x is the same as X) and strip spaces."""
-    return (value or "").strip().replace(" ", "").upper()
+    """Half-width, upper-case (lower-case x is the same as X), without spaces."""
+    return "".join(_halfwidth(value).split()).upper()
 
 
 def id_problem(value: str, *, today: date | None = None) -> str | None:
@@ -52,16 +59,17 @@ def id_sex(number: str) -> int:
     return 1 if int(number[16]) % 2 else 2
 
 
-_PHONE = re.compile(r"^\+?\d[\d\- ]{5,22}$")
+_PHONE = re.compile(r"^\+?\d[\d\- ]{5,22}$", re.ASCII)
 
 
 def phone_normalise(value: str) -> str:
-    """Digits only (and a leading +): "138-0013 8000" and "13800138000" are one number."""
-    value = (value or "").strip()
-    return ("+" if value.startswith("+") else "") + re.sub(r"\D", "", value)
+    """Digits only (and a leading +): "138-0013 8000", "１３８００１３８０００" and "13800138000" are
+    one number."""
+    value = _halfwidth(value).strip()
+    return ("+" if value.startswith("+") else "") + re.sub(r"[^0-9]", "", value)
 
 
 def phone_problem(value: str) -> str | None:
-    if not _PHONE.match((value or "").strip()):
+    if not _PHONE.match(_halfwidth(value).strip()):
         return _("a phone number holds digits only (spaces, hyphens and a leading + allowed), 6 to 23 characters")
     return None

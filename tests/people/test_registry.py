@@ -70,6 +70,22 @@ def test_the_same_woman_registered_again_in_the_county_is_found_and_linked(actor
     assert person_get(actor=actors["clinician.mch"], person_id=first.pk, purpose="care").name == "王秀英"
 
 
+def test_a_number_typed_in_full_width_is_the_same_number(actors, before):
+    """Full-width digits (a Chinese input method's full-width mode) find her, not a second record."""
+    full = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+    number = id_make(area_code="410121", born=date(1995, 2, 3), sequence=88)
+    first, created = register(
+        actors["clinician.thc1"], document_number=number.translate(full), phone="１３８００１３８０００"
+    )
+    assert created and first.document_number == number and first.phone == "13800138000"
+    again, created = register(actors["clinician.mch"])
+    assert not created and again.pk == first.pk and person_count() == before + 1
+    clinician = actors["clinician.thc1"]
+    assert [v.id for v in person_find_by_phone(actor=clinician, phone="１３８００１３８０００", purpose="care")] == [
+        first.pk
+    ]
+
+
 def test_a_number_registered_under_another_name_links_and_shows_nothing(actors, before):
     """Registering links her whole record to the institution, so the identity given must be
     hers: a document number alone (anyone's, typed at random) reaches no one (P2). The

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import secrets
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -285,8 +286,9 @@ def keys_write(path: Path, data: dict, *, exclusive: bool = False) -> None:
     if exclusive:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     else:
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A name of its own (mode 0600), beside the file it replaces: never one another writer
+        # could be filling at the same moment.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, indent=2)
         handle.flush()

@@ -17,9 +17,13 @@ started inside that window is followed by a sweep once it has passed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.apps import apps
 from django.db import connections, router, transaction
@@ -45,6 +49,29 @@ _PG_PARAMS_PER_STATEMENT = 30_000
 
 class RotationError(RuntimeError):
     """The rotation cannot proceed as asked (the message says why)."""
+
+
+@contextlib.contextmanager
+def _one_rotation_at_a_time(path: Path) -> Iterator[None]:
+    """Hold the key file's rotation lock (`<key file>.lock`, released when the process ends,
+    however it ends), or refuse at once.
+
+    Two rotations at once would each add a key under the same name with a secret of its own;
+    the key file written last keeps only one of the secrets, and the values the other run
+    had already rewritten could never be read again.
+    """
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RotationError(
+                f"another `keys rotate` is running on {path}: wait for it to finish (or, if it was "
+                "killed, run `keys rotate` again to resume it once it has stopped)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -123,6 +150,19 @@ def keys_rotate(
     if batch_size < 1:
         raise RotationError("batch size must be at least 1")
     path = keys_path()
+    with _one_rotation_at_a_time(path):
+        return _rotate(
+            path,
+            batch_size=batch_size,
+            suite=suite,
+            models=models,
+            max_batches=max_batches,
+            settle_seconds=settle_seconds,
+            progress=progress,
+        )
+
+
+def _rotate(path: Path, *, batch_size, suite, models, max_batches, settle_seconds, progress) -> RotationResult:
     keyring_reset()  # read the file as it is now, not as this process last saw it
     ring = keyring()
     resumed = ring.rotating_from is not None

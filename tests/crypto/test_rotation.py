@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from io import StringIO
 
 import pytest
@@ -79,6 +81,36 @@ def test_rotation_re_encrypts_every_value_and_recomputes_every_index(tables, key
         )
     assert found("13800000007")
     assert Patient.objects.filter(**blind_lookup(Patient, "id_number_bidx", "11010119900101005X")).count() == 1
+
+
+HOLD_THE_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_second_rotation_while_one_runs_is_refused_and_changes_nothing(tables, keyfile):
+    """Two at once would each add a `k2` with its own secret, and one secret would be lost
+    with the values already under it: the second is refused at once, whatever process runs it."""
+    populate(5)
+    before = keyfile.path.read_bytes()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, f"{keyfile.path}.lock"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RotationError, match="another `keys rotate` is running"):
+            rotate()
+        assert keyfile.path.read_bytes() == before and kids_in_use() == {"k1"}
+    finally:
+        holder.kill()
+        holder.wait()
+    # The lock goes with the process that held it, however it ended.
+    assert rotate().complete and kids_in_use() == {"k2"}
+    assert [p.name for p in keyfile.path.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_rotation_can_change_the_suite(tables, keyfile):

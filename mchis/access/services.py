@@ -73,7 +73,10 @@ def _break_glass_grant(*, actor, person: Person, reason: str, reason_text: str) 
         actor=actor,
         object_type="people.person",
         object_ids=[str(person.pk)],
-        reason=f"{reason}: {grant.reason_text}",
+        # The reason from the list only: the clinician's explanation may describe her health
+        # (an HIV-positive woman in labour), and audit administrators read events but never
+        # clinical content. It stays on the grant, for the supervisor who reviews it.
+        reason=reason,
         purpose="emergency",
         extra={"grant": grant.pk, "expires_at": grant.expires_at.isoformat()},
     )

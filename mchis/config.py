@@ -44,6 +44,20 @@ def env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer; got {raw!r}") from exc
 
 
+def env_float(name: str, default: float, *, low: float, high: float) -> float:
+    """A number from `low` (excluded) to `high` (included), e.g. a duration in hours."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low < value <= high:  # NaN fails too
+        raise ConfigError(f"{name} must be a number greater than {low:g} and at most {high:g}; got {raw!r}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":

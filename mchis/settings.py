@@ -17,6 +17,7 @@ from mchis.config import (
     ConfigError,
     data_dir,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -29,8 +30,9 @@ DEBUG = env_bool("MCHIS_DEBUG", False)
 # Data keys live outside the database (DESIGN "Keys and secrets"). In production keep the file
 # off the data dir's disk and backups (see docs/deployment.md, "Keys").
 MCHIS_KEYS_FILE = env_str("MCHIS_KEYS_FILE", str(DATA_DIR / "keys.json"))
-# How long a clinician's emergency (break-glass) access to one person lasts (P5).
-MCHIS_BREAK_GLASS_HOURS = float(env_str("MCHIS_BREAK_GLASS_HOURS", "3"))
+# How long a clinician's emergency (break-glass) access to one person lasts (P5): up to three
+# days, for an emergency and not a standing permission.
+MCHIS_BREAK_GLASS_HOURS = env_float("MCHIS_BREAK_GLASS_HOURS", 3.0, low=0, high=72)
 # How long an approval request waits for a decision before it expires (mchis.approvals); an
 # approval's one-time value (an initial password) not collected within as long is wiped.
 MCHIS_APPROVAL_PENDING_DAYS = env_int("MCHIS_APPROVAL_PENDING_DAYS", 14)

@@ -71,6 +71,14 @@ def test_a_malformed_boolean_names_the_variable(tmp_path):
     assert "MCHIS_DEBUG" in exc.value.stderr
 
 
+@pytest.mark.parametrize("hours", ["-5", "0", "abc", "nan", "1e9"])
+def test_a_break_glass_duration_out_of_range_names_the_variable(tmp_path, hours):
+    """Emergency access is time-limited (P5): not zero, not negative, not a standing permission."""
+    with pytest.raises(subprocess.CalledProcessError) as exc:
+        settings_with({"MCHIS_BREAK_GLASS_HOURS": hours}, tmp_path)
+    assert "MCHIS_BREAK_GLASS_HOURS must be a number greater than 0 and at most 72" in exc.value.stderr
+
+
 def test_postgres_url_is_understood(tmp_path):
     s = settings_with({"DATABASE_URL": "postgres://u@127.0.0.1:5432/x"}, tmp_path)
     assert s["DATABASE"].endswith("postgresql")

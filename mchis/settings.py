@@ -30,6 +30,10 @@ DEBUG = env_bool("MCHIS_DEBUG", False)
 # Data keys live outside the database (DESIGN "Keys and secrets"). In production keep the file
 # off the data dir's disk and backups (see docs/deployment.md, "Keys").
 MCHIS_KEYS_FILE = env_str("MCHIS_KEYS_FILE", str(DATA_DIR / "keys.json"))
+# The newest audit seal's number and hash, kept outside the database so that `audit verify`
+# catches a trail cut short (mchis/audit/anchors.py). In production put it on another disk or
+# machine than the database's (docs/operations.md).
+MCHIS_AUDIT_ANCHOR_FILE = env_str("MCHIS_AUDIT_ANCHOR_FILE", str(DATA_DIR / "audit-anchor"))
 # How long a clinician's emergency (break-glass) access to one person lasts (P5): up to three
 # days, for an emergency and not a standing permission.
 MCHIS_BREAK_GLASS_HOURS = env_float("MCHIS_BREAK_GLASS_HOURS", 3.0, low=0, high=72)

@@ -103,6 +103,13 @@ def agreement_accept_through_page(client: Client) -> None:
 
 
 @pytest.fixture(autouse=True)
+def audit_anchor_of_the_test(settings, tmp_path):
+    """Each test's database starts its seal chain afresh: so does the chain head kept outside
+    it (mchis/audit/anchors.py), or one test's head would stand against the next one's chain."""
+    settings.MCHIS_AUDIT_ANCHOR_FILE = str(tmp_path / "audit-anchor")
+
+
+@pytest.fixture(autouse=True)
 def english_outside_requests():
     """Unit tests read rule messages in English; pages pick their language per request
     (Chinese by default), which tests of the shell check."""

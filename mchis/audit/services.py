@@ -65,6 +65,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mchis.audit.anchors import anchor_record
 from mchis.audit.context import AuditContext, context_current
 from mchis.audit.integrity import (
     EVENT_FIELDS,
@@ -848,4 +849,7 @@ def audit_seal(*, safety_delay: timedelta = SEAL_SAFETY_DELAY, batch_size: int =
         if seal is None:
             break
         seals.append(seal)
+    if seals:
+        head = seals[-1]
+        anchor_record(number=head.number, seal_hash=head.seal_hash, sealed_at=head.sealed_at)
     return seals

@@ -1,11 +1,13 @@
 """Sealing and verification: gaps, late commits and every kind of tampering (P9, P10)."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from mchis.audit.anchors import anchor_latest, anchor_record
 from mchis.audit.integrity import GENESIS, ranges_encode
 from mchis.audit.models import AuditEvent, AuditObjectRef, AuditSeal
 from mchis.audit.selectors import audit_evidence, event_seal_get, evidence_check
@@ -99,8 +101,13 @@ def test_commands_seal_and_verify(read_event, capsys):
     assert f"{head.number}:{head.seal_hash}" in out
     call_command("audit", "verify", "--anchor", f"{head.number}:{head.seal_hash}")
     assert "intact" in capsys.readouterr().out
+    # Without --anchor, the head every sealing run records outside the database.
+    assert anchor_latest() == (head.number, head.seal_hash)
+    call_command("audit", "verify")
+    out = capsys.readouterr().out
+    assert f"chain head kept outside the database: seal {head.number}" in out and "intact" in out
     # Running the check is itself a security event.
-    assert AuditEvent.objects.filter(action="security", object_type="audit.seal").count() == 1
+    assert AuditEvent.objects.filter(action="security", object_type="audit.seal").count() == 2
 
 
 # --- tampering, by someone who dropped the triggers first ---------------------------------
@@ -347,6 +354,31 @@ def test_a_trail_cut_short_is_caught_by_the_anchor(sealed, attacker):
     # …but not with the seal hash recorded outside the database.
     result = audit_verify(anchor=(2, head.seal_hash))
     assert not result.ok and result.first.seal_number == 2
+
+
+def test_a_trail_cut_short_fails_the_command_against_the_head_sealing_recorded(sealed, attacker):
+    """No one has to copy the seal hash by hand: sealing keeps the newest head outside the
+    database, and `audit verify` checks against it (P10)."""
+    attacker("DELETE FROM audit_auditseal WHERE number = 2")
+    attacker("DELETE FROM audit_auditobjectref WHERE event_id >= %s", [sealed[4]])
+    attacker("DELETE FROM audit_auditevent WHERE id >= %s", [sealed[4]])
+    with pytest.raises(CommandError, match="seal 2") as exc:
+        call_command("audit", "verify")
+    assert exc.value.returncode == 2
+
+
+def test_the_recorded_head_only_moves_forward(sealed, settings):
+    head = AuditSeal.objects.get(number=2)
+    assert anchor_latest() == (2, head.seal_hash)
+    # A sealer finishing late with an older seal does not move the head back.
+    anchor_record(number=1, seal_hash="0" * 64, sealed_at=head.sealed_at)
+    assert anchor_latest() == (2, head.seal_hash)
+    # An unreadable file stops verify with a message, and the next seal replaces it.
+    Path(settings.MCHIS_AUDIT_ANCHOR_FILE).write_text("garbage\n")
+    with pytest.raises(CommandError, match="NUMBER:SEAL_HASH"):
+        call_command("audit", "verify")
+    seal_now()
+    assert anchor_latest()[0] == 3
 
 
 def test_the_command_fails_naming_the_first_problem(sealed, attacker, capsys):

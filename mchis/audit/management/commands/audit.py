@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from mchis.audit.anchors import anchor_latest, anchor_path
 from mchis.audit.context import audit_context
 from mchis.audit.models import AuditAction, AuditOutcome, AuditSeal
 from mchis.audit.services import audit_record, audit_seal
@@ -28,7 +29,11 @@ class Command(BaseCommand):
             "--delay", type=float, default=0.0, help="leave events younger than this many seconds for later"
         )
         verify = sub.add_parser("verify", help="recompute every event MAC, Merkle root, seal link and signature")
-        verify.add_argument("--anchor", help="NUMBER:SEAL_HASH of a seal recorded outside the database")
+        verify.add_argument(
+            "--anchor",
+            help="NUMBER:SEAL_HASH of a seal recorded outside the database "
+            "(default: the one in MCHIS_AUDIT_ANCHOR_FILE, written by every sealing run)",
+        )
         verify.add_argument("--progress", action="store_true", help="report progress as parts are checked")
         verify.add_argument("--workers", type=int, help="processes to use (default: one per CPU, up to 8)")
 
@@ -43,7 +48,18 @@ class Command(BaseCommand):
                 self.stdout.write(f"Head of the chain: {head.number}:{head.seal_hash}")
             return
         if action == "verify":
-            anchor = _anchor(options["anchor"]) if options["anchor"] else None
+            if options["anchor"]:
+                anchor = _anchor(options["anchor"])
+            else:
+                try:
+                    anchor = anchor_latest()
+                except ValueError as exc:
+                    raise CommandError(f"{exc}: give the head to check with --anchor") from exc
+                if anchor is None:
+                    self.stdout.write(
+                        f"No chain head recorded outside the database yet ({anchor_path()}): a trail cut "
+                        "short at its newest seals would not show."
+                    )
             result = audit_verify(
                 stream=self.stdout if options["progress"] else None, anchor=anchor, workers=options["workers"]
             )
@@ -55,6 +71,8 @@ class Command(BaseCommand):
                     reason="audit trail verification",
                     extra={"events": result.events, "seals": result.seals, "problems": result.problem_count},
                 )
+            if anchor is not None:
+                self.stdout.write(f"Checked against the chain head kept outside the database: seal {anchor[0]}.")
             self.stdout.write(
                 f"Checked {result.events} events ({result.sealed} sealed, {result.unsealed} not sealed yet) "
                 f"and {result.seals} seals in {result.seconds:.1f} s ({result.events_per_second:,.0f} events/s)."

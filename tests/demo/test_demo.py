@@ -4,8 +4,10 @@ import hashlib
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from mchis.accounts.models import RoleAssignment, User
@@ -93,7 +95,11 @@ def test_township_accounts_work_at_township_health_centres(demo):
 @pytest.mark.django_db
 def test_demo_command_writes_credentials_owner_readable_only(tmp_path, fast_passwords):
     out = tmp_path / "creds.json"
+    # The audit chain head of a database deleted since: the new database's trail starts afresh.
+    stale = Path(settings.MCHIS_AUDIT_ANCHOR_FILE)
+    stale.write_text(f"7:{'ab' * 32} 2026-01-01T00:00:00+00:00\n")
     call_command("demo", "--size", "small", "--credentials-out", str(out), stdout=open(os.devnull, "w"))
+    assert not stale.exists() and len(list(stale.parent.glob(f"{stale.name}.before-*"))) == 1
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     accounts = json.loads(out.read_text())
     assert {"username", "password", "role", "institution_code"} <= set(accounts[0])

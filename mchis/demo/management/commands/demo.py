@@ -1,9 +1,12 @@
 import json
 import os
+import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from mchis.audit.anchors import anchor_path
+from mchis.audit.models import AuditSeal
 from mchis.crypto.keyring import keys_init, keys_path
 from mchis.demo.generator import DEFAULT_SEED, SIZES, demo_load, demo_plan
 from mchis.orgs.models import Region
@@ -31,6 +34,12 @@ class Command(BaseCommand):
                 self.stdout.write("The database already holds data; the demo was not loaded again.")
                 return
             raise CommandError("The database already holds data; the demo loads into an empty database only.")
+        anchor = anchor_path()
+        if anchor.exists() and not AuditSeal.objects.exists():
+            # The head of a trail whose database was deleted: the new trail starts afresh.
+            moved = anchor.with_name(f"{anchor.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
+            anchor.rename(moved)
+            self.stdout.write(f"Moved the audit chain head of an earlier database aside: {moved}")
         plan = demo_plan(size, seed)
         credentials = demo_load(plan)
         self.stdout.write(

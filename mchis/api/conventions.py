@@ -49,6 +49,7 @@ import functools
 import re
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -79,7 +80,7 @@ from mchis.api.idempotency import (
 )
 from mchis.audit.context import context_current
 from mchis.audit.models import AuditAction
-from mchis.audit.services import audit_record
+from mchis.audit.services import audit_denied, audit_record
 from mchis.maternal.errors import VersionConflict
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -367,7 +368,7 @@ def idempotent(handler):
                 except InProgress:
                     raise IdempotencyInProgress() from None
                 if record.status_code is not None:
-                    return _replay(request, record)
+                    return _replay(request, record, view=view, parent_id=kwargs.get("pk"))
                 response = handler(view, request, *args, **kwargs)
                 if not isinstance(response, Response):
                     raise TypeError(f"{handler.__qualname__}: an idempotent view answers with a DRF Response")
@@ -394,7 +395,18 @@ def idempotent(handler):
     return wrapper
 
 
-def _replay(request, record) -> HttpResponse:
+def _replay(request, record, *, view, parent_id) -> HttpResponse:
+    """The stored answer again, if its record is still within the caller's reach.
+
+    A stored answer holds personal data; the credential may have lost its reach since (a
+    transfer accepted elsewhere, a grant expired), so the policy is asked again, as a GET
+    would: out of reach, the answer is the same 404 as for any record out of reach.
+    """
+    object_type = getattr(view, "audit_object_type", "") if (parent_id or record.object_id) else ""
+    object_id = str(parent_id or record.object_id or "")
+    if object_type and not _still_visible(request.user, object_type, object_id):
+        audit_denied(actor=request.user, object_type=object_type, object_ids=[object_id], reason="idempotent replay")
+        raise RecordNotFound
     stored = record.response
     response = HttpResponse(stored["content"], status=record.status_code, content_type="application/json")
     for name, value in stored["headers"].items():
@@ -403,12 +415,22 @@ def _replay(request, record) -> HttpResponse:
     audit_record(
         action=AuditAction.READ,
         actor=request.user,
-        object_type=record.object_type if record.object_id else "",
-        object_ids=[record.object_id] if record.object_id else [],
+        object_type=object_type,
+        object_ids=[object_id] if object_type else [],
         reason="idempotent replay",
         extra={"idempotency_record": str(record.pk)},
     )
     return response
+
+
+def _still_visible(actor, object_type: str, object_id: str) -> bool:
+    model = apps.get_model(object_type)
+    if not hasattr(model.objects, "visible_to"):
+        return True
+    try:
+        return model.objects.visible_to(actor).filter(pk=object_id).exists()
+    except (ValueError, TypeError, DjangoValidationError):
+        return False
 
 
 # --- representations ---------------------------------------------------------------------------

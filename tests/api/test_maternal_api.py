@@ -72,6 +72,26 @@ def test_registration_is_idempotent_a_replay_returns_the_same_body_and_one_pregn
     assert Pregnancy.unscoped.filter(person_id=first.json()["person_id"]).count() == 1
 
 
+def test_a_replay_is_refused_once_the_episode_is_out_of_reach(thc1_system, actors):
+    """The stored answer holds her identity: after the episode moved to another institution,
+    a retry gets the 404 of any record out of reach, not the stored body (P2)."""
+    from mchis.maternal.services import transfer_accept, transfer_request
+
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = thc1_system.post(PREGNANCIES, woman(actors), headers=key)
+    assert first.status_code == 201
+    moved = transfer_request(
+        actor=actors["clinician.thc1"],
+        pregnancy_id=first.json()["id"],
+        to_institution_id=actors["clinician.thc2"].institution_id,
+    ).obj
+    transfer_accept(actor=actors["clinician.thc2"], transfer_id=moved.pk)
+    again = thc1_system.post(PREGNANCIES, woman(actors), headers=key)
+    absent = thc1_system.get(f"{PREGNANCIES}{uuid.uuid4()}/")
+    assert (again.status_code, again.content) == (404, absent.content)
+    assert "Idempotent-Replayed" not in again
+
+
 def test_registration_refusal_names_each_field_in_chinese_by_default(thc1_system, actors):
     response = thc1_system.post(PREGNANCIES, woman(actors, gravidity="two", lmp="not-a-date"))
     assert response.status_code == 400

@@ -63,10 +63,11 @@ class AuditContextMiddleware:
         token = context_enter(ctx)
         try:
             response = self.get_response(request)
-            # The request's reads as one event, before the response leaves: when it cannot be
-            # written, the error below replaces the response and the data is not sent.
-            reads_flush(ctx)
+            # Refusals a rollback took away, then the request's reads as one event, before the
+            # response leaves: when it cannot be written, the error below replaces the
+            # response and the data is not sent.
             denials_settle(ctx)
+            reads_flush(ctx)
             if not ctx.denial_recorded:
                 self._audit_refusal(request, response)
         finally:

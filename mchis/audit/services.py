@@ -443,7 +443,7 @@ def _event_write(**kwargs) -> AuditEvent:
             pending.insert(conn)
     pending.written()
     if pending.row[_ACTION] == AuditAction.DENY and conn.in_atomic_block:
-        pending.ctx.denials_open.append((pending.row[0], kwargs))
+        pending.ctx.denials_open.append((pending.row[0], pending.row[-1], kwargs))
     return pending.event(conn.alias)
 
 
@@ -611,8 +611,9 @@ def denials_settle(ctx: AuditContext) -> int:
     open_, ctx.denials_open = ctx.denials_open, []
     if not open_:
         return 0
-    kept = set(AuditEvent.objects.filter(pk__in=[pk for pk, _args in open_]).values_list("pk", flat=True))
-    lost = [args for pk, args in open_ if pk not in kept]
+    # By id and MAC: on SQLite a rolled-back event's id is drawn again by the next event.
+    kept = set(AuditEvent.objects.filter(pk__in=[pk for pk, _mac, _args in open_]).values_list("pk", "mac"))
+    lost = [args for pk, mac, args in open_ if (pk, mac) not in kept]
     for args in lost:
         _event_write(**args)
     return len(lost)

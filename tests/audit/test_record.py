@@ -8,8 +8,9 @@ from django.db import transaction
 from django.test import Client
 
 from mchis.audit import services
+from mchis.audit.context import audit_context
 from mchis.audit.models import AuditAction, AuditEvent, AuditObjectRef, AuditOutcome
-from mchis.audit.services import audit_denied, audit_record, event_mac
+from mchis.audit.services import audit_denied, audit_record, denials_settle, event_mac
 from mchis.audit.verify import audit_verify
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +223,15 @@ def test_only_a_transaction_holding_nothing_but_a_read_event_commits_without_wai
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone()[0] == "on"
     assert audit_verify().ok
+
+
+def test_a_refusal_rolled_back_is_written_again_even_when_its_id_was_drawn_again():
+    """On SQLite the next event draws the rolled-back refusal's id again: the refusal is found
+    lost by its id and MAC together, not by its id alone (P10)."""
+    with audit_context(path="/people/register/") as ctx:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            audit_denied(object_type="people.person", object_ids=["a"], reason="refused in a rolled-back transaction")
+            raise RuntimeError
+        audit_record(action="login", reason="the next event")
+        assert denials_settle(ctx) == 1
+    assert AuditEvent.objects.filter(action="deny", reason="refused in a rolled-back transaction").count() == 1

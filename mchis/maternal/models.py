@@ -530,9 +530,6 @@ class Transfer(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     decision_note = EncryptedTextField(_("decision note"), null=True, blank=True)
-    # The request linked her registry record to the receiving institution, which held none of
-    # her records: that link ends when the transfer does not happen (services._transfer_end).
-    person_linked = models.BooleanField(default=False, editable=False)
 
     unscoped = models.Manager()
     objects = ProtectedManager(POLICY + "TransferPolicy")

@@ -301,14 +301,21 @@ def _share(p: Pregnancy, *, institution: Institution, kind: str, source_id) -> N
     p._share_cache = None
 
 
-def _person_link(*, actor, person_id, institution: Institution, why: str) -> bool:
+def _person_link(*, actor, person_id, institution: Institution, why: str, for_transfer: bool = False) -> None:
     """She now receives care at `institution`: link her registry record to it (as people does).
-    True when the link is new."""
-    _link, created = PersonLink.objects.get_or_create(
+    `for_transfer`: only for a transfer request, whose link ends if the transfer does not
+    happen; any other reason makes an existing link an ordinary one."""
+    link, created = PersonLink.objects.get_or_create(
         person_id=person_id,
         institution=institution,
-        defaults={"institution_region_path": institution.region_path, "created_by": actor},
+        defaults={
+            "institution_region_path": institution.region_path,
+            "created_by": actor,
+            "for_pending_transfer": for_transfer,
+        },
     )
+    if not created and link.for_pending_transfer and not for_transfer:
+        PersonLink.objects.filter(pk=link.pk).update(for_pending_transfer=False)
     if created:
         audit_record(
             action="update",
@@ -318,22 +325,15 @@ def _person_link(*, actor, person_id, institution: Institution, why: str) -> boo
             fields=["links"],
             reason=why,
         )
-    return created
 
 
 def _transfer_link_end(*, actor, transfer: Transfer, p: Pregnancy) -> None:
     """A transfer that does not happen (rejected, cancelled, or the episode closed first) takes
-    away the link its request gave the receiving institution to her registry record: the
-    institution was to see her only until it decided (P2). Kept when a referral of the episode
-    to that institution still runs, which reaches her as well."""
-    if not transfer.person_linked:
-        return
-    if PregnancyShare.objects.filter(
-        pregnancy_id=p.pk, institution_id=transfer.to_institution_id, ended_at__isnull=True
-    ).exists():
-        return
+    away the link its request gave the receiving institution to her registry record, unless
+    something else has relied on it since (P2): the institution was to see her only until it
+    decided."""
     deleted, _rows = PersonLink.objects.filter(
-        person_id=p.person_id, institution_id=transfer.to_institution_id
+        person_id=p.person_id, institution_id=transfer.to_institution_id, for_pending_transfer=True
     ).delete()
     if deleted:
         audit_record(
@@ -1219,7 +1219,9 @@ def referral_record(
             recorded_by=actor,
         )
         referral.save(force_insert=True)
-        if not any(i == to.pk for i, _p, _k in _policy().shares(p)) and to.pk != p.owner_institution_id:
+        # A share of another kind (a transfer waiting there) does not let it record her care.
+        referred = any(i == to.pk and k == PregnancyShare.Kind.REFERRAL for i, _p, k in _policy().shares(p))
+        if not referred and to.pk != p.owner_institution_id:
             _share(p, institution=to, kind=PregnancyShare.Kind.REFERRAL, source_id=referral.pk)
         _person_link(actor=actor, person_id=p.person_id, institution=to, why="referred for maternal care")
         version = _save(p)
@@ -1287,17 +1289,18 @@ def transfer_request(
             raise ValidationError({"to_institution_id": [_("the episode is already at this institution")]})
         if Transfer.objects.visible_to(actor).filter(pregnancy_id=p.pk, state=TransferState.PENDING).exists():
             raise ValidationError({"to_institution_id": [_("a transfer of this episode is already waiting")]})
-        linked = _person_link(actor=actor, person_id=p.person_id, institution=to, why="pregnancy transfer requested")
         transfer = Transfer(
             pregnancy=p,
             from_institution_id=p.owner_institution_id,
             to_institution=to,
             reason_text=_note(reason_text),
             requested_by=actor,
-            person_linked=linked,
         )
         transfer.save(force_insert=True)
         _share(p, institution=to, kind=PregnancyShare.Kind.TRANSFER, source_id=transfer.pk)
+        _person_link(
+            actor=actor, person_id=p.person_id, institution=to, why="pregnancy transfer requested", for_transfer=True
+        )
         version = _save(p)
         _audit(
             actor=actor,
@@ -1339,6 +1342,8 @@ def transfer_accept(*, actor, transfer_id, note: str = "") -> Change:
             transfer.save(update_fields=["state", "decided_at", "decided_by", "decision_note"])
             p.owner_institution, p.owner_region_path = to, to.region_path
             _shares_end(p, kind=PregnancyShare.Kind.TRANSFER, source_id=transfer.pk)
+            # Her record's link to the new owner stays: it now holds her episode.
+            PersonLink.objects.filter(person_id=p.person_id, institution=to).update(for_pending_transfer=False)
             # A referral share of the new owner is now ownership.
             PregnancyShare.objects.filter(pregnancy_id=p.pk, institution=to, ended_at__isnull=True).update(
                 ended_at=timezone.now()

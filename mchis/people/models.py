@@ -109,6 +109,11 @@ class PersonLink(models.Model):
     # No index: nothing looks links up by it, and accounts are disabled, never deleted (no
     # service, page or API deletes one), so PROTECT never has to search it.
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False, related_name="+")
+    # Made by a transfer request, and relied on by nothing else yet: the receiving institution
+    # sees her only until it decides, so the link ends if the transfer does not happen
+    # (maternal.services). Anything else that links her there (a registration, a referral,
+    # the transfer accepted) makes it an ordinary link.
+    for_pending_transfer = models.BooleanField(default=False, editable=False)
 
     class Meta:
         verbose_name = _("person's institution")

@@ -94,11 +94,15 @@ def person_validate(
 
 
 def _link(*, person: Person, institution: Institution, actor) -> bool:
-    _link_obj, created = PersonLink.objects.get_or_create(
+    """Link her to `institution`; True when the link is new. A link held only for a pending
+    transfer becomes an ordinary one: she is now registered there."""
+    link, created = PersonLink.objects.get_or_create(
         person=person,
         institution=institution,
         defaults={"institution_region_path": institution.region_path, "created_by": actor},
     )
+    if not created and link.for_pending_transfer:
+        PersonLink.objects.filter(pk=link.pk).update(for_pending_transfer=False)
     return created
 
 

@@ -9,6 +9,7 @@ from mchis.audit.models import AuditEvent
 from mchis.maternal.models import AntenatalVisit, Pregnancy
 from mchis.maternal.selectors import pregnancy_get, transfer_list_incoming, worklist_high_risk
 from mchis.maternal.services import (
+    referral_record,
     risk_grade,
     transfer_accept,
     transfer_cancel,
@@ -136,6 +137,38 @@ def test_a_transfer_that_does_not_happen_leaves_an_earlier_link_alone(actors, mo
     waiting = transfer_request(actor=sender, pregnancy_id=moving.pk, to_institution_id=receiver.institution_id).obj
     transfer_reject(actor=receiver, transfer_id=waiting.pk, note="不在本辖区居住")
     assert person_get(actor=receiver, person_id=moving.person_id, purpose="care").name == "王秀英"
+
+
+def test_a_transfer_that_does_not_happen_leaves_a_link_relied_on_meanwhile(actors, moving, today):
+    """While the transfer waits, the receiving institution registers her itself, or she is
+    referred there: the link is then theirs for that reason, and stays (P2)."""
+    sender, receiver = actors["clinician.thc1"], actors["clinician.thc2"]
+    waiting = transfer_request(actor=sender, pregnancy_id=moving.pk, to_institution_id=receiver.institution_id).obj
+    person_register(
+        actor=receiver,
+        institution=receiver.institution,
+        document_type="resident_id",
+        document_number=moving.person.document_number,
+        name="王秀英",
+        sex=2,
+        birth_date=moving.person.birth_date,
+    )
+    transfer_reject(actor=receiver, transfer_id=waiting.pk, note="不在本辖区居住")
+    assert person_get(actor=receiver, person_id=moving.person_id, purpose="care").name == "王秀英"
+
+    hospital = actors["clinician.mch"]
+    waiting = transfer_request(actor=sender, pregnancy_id=moving.pk, to_institution_id=hospital.institution_id).obj
+    referral_record(
+        actor=sender,
+        pregnancy_id=moving.pk,
+        to_institution_id=hospital.institution_id,
+        referred_on=today,
+        reason="delivery",
+    )
+    transfer_cancel(actor=sender, transfer_id=waiting.pk)
+    # The referral still runs: the hospital sees her and her episode, and records her care.
+    assert person_get(actor=hospital, person_id=moving.person_id, purpose="care").name == "王秀英"
+    visit_record(actor=hospital, pregnancy_id=moving.pk, visit_on=today, hb_g_l=112)
 
 
 def test_a_transfer_to_the_owner_or_of_a_closed_episode_is_refused(actors, moving, today):

@@ -223,6 +223,9 @@ def _link_existing(*, actor, person: Person, institution: Institution, values: d
     the trail, so that trying numbers to reach other people's records stands out (P2, P10).
     """
     if not (_same_name(values["name"], person.name) and values["birth_date"] == person.birth_date):
+        if PersonLink.objects.filter(person=person, institution=institution).exists():
+            # Her record is this institution's already: a typing slip, not a number tried.
+            raise ValidationError({"name": [_("the name or birth date differs from her registered record")]})
         audit_denied(
             actor=actor,
             object_type="people.person",

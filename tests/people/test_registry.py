@@ -106,6 +106,11 @@ def test_a_number_registered_under_another_name_links_and_shows_nothing(actors, 
     # Her name however it is typed (full-width, spaced) is her name.
     again, created = register(other, name=" 王 秀英")
     assert not created and again.pk == first.pk
+    # At an institution that holds her record already, a slip in the name is only that.
+    with audit_context(path="/people/register/"), pytest.raises(ValidationError) as exc:
+        register(other, name="王秀")
+    assert list(exc.value.message_dict) == ["name"]
+    assert refusals.filter(reason__startswith="registration: the identity given").count() == 2
 
 
 def test_lower_case_x_finds_the_same_person(actors):

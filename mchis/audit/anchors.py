@@ -15,6 +15,8 @@ file, or the logs, on another machine is what closes that (docs/operations.md).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -51,18 +53,33 @@ def anchor_record(*, number: int, seal_hash: str, sealed_at) -> None:
     log.info("audit chain head %s:%s sealed at %s", number, seal_hash, sealed_at.isoformat())
     path = anchor_path()
     try:
-        try:
-            current = anchor_latest()
-        except ValueError:
-            current = None  # unreadable: replaced by the head, which is what it should hold
-        if current is not None and current[0] >= number:
-            return
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+        # Sealers finishing at once (the worker's chain, `mchis audit seal`) compare and
+        # replace one at a time.
+        lock = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                current = anchor_latest()
+            except ValueError:
+                current = None  # unreadable: replaced by the head, which is what it should hold
+            if current is None or current[0] < number:
+                _replace(path, f"{number}:{seal_hash} {sealed_at.isoformat()}\n")
+        finally:
+            os.close(lock)
+    except OSError:
+        log.exception("could not record the audit chain head in %s", path)
+
+
+def _replace(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
         with os.fdopen(fd, "w") as handle:
-            handle.write(f"{number}:{seal_hash} {sealed_at.isoformat()}\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError:
-        log.exception("could not record the audit chain head in %s", path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

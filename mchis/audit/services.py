@@ -837,6 +837,8 @@ def audit_seal(*, safety_delay: timedelta = SEAL_SAFETY_DELAY, batch_size: int =
     """Seal every committed event older than `safety_delay`, plus late arrivals.
 
     Returns the new seals (none when nothing was pending, or when another sealer is busy).
+    Called outside any transaction (the job, the command): each seal commits on its own, and
+    the newest is then recorded outside the database (`anchors.anchor_record`).
     """
     cutoff = timezone.now() - safety_delay
     seals: list[AuditSeal] = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -289,12 +290,18 @@ def keys_write(path: Path, data: dict, *, exclusive: bool = False) -> None:
         # A name of its own (mode 0600), beside the file it replaces: never one another writer
         # could be filling at the same moment.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if not exclusive:
-        os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if not exclusive:
+            os.replace(tmp, path)
+    except BaseException:
+        # Never leave a copy of the secrets behind (nor, for a new file, a half-written one).
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path if exclusive else tmp)
+        raise
 
 
 def keys_init(path: Path, *, suite: str = "intl") -> bool:

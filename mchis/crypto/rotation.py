@@ -60,7 +60,8 @@ def _one_rotation_at_a_time(path: Path) -> Iterator[None]:
     the key file written last keeps only one of the secrets, and the values the other run
     had already rewritten could never be read again.
     """
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    real = path.resolve()  # one lock however the file is reached (a symbolic link)
+    fd = os.open(real.with_name(real.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

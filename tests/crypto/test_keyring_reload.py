@@ -2,8 +2,10 @@
 
 import logging
 
+import pytest
+
 from mchis.crypto import keyring as keyring_module
-from mchis.crypto.keyring import keyring, keys_begin_rotation
+from mchis.crypto.keyring import keyring, keys_begin_rotation, keys_write
 
 
 def test_a_changed_key_file_is_reloaded_after_the_reload_interval(keyfile, monkeypatch):
@@ -26,3 +28,13 @@ def test_a_changed_key_file_that_does_not_load_leaves_the_loaded_keys_in_use(key
     assert "did not load" in caplog.text
     keyfile.path.unlink()
     assert keyring() is ring
+
+
+def test_a_key_file_write_that_fails_leaves_the_file_as_it_was_and_no_copy_of_the_secrets(keyfile):
+    before = keyfile.path.read_bytes()
+    data = keyfile.data()
+    data["keys"]["k1"]["note"] = object()  # cannot be written: json.dump fails half-way
+    with pytest.raises(TypeError):
+        keys_write(keyfile.path, data)
+    assert keyfile.path.read_bytes() == before
+    assert sorted(p.name for p in keyfile.path.parent.iterdir()) == ["keys.json"]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('people', '0004_renormalise_numbers'),
+        ("people", "0004_renormalise_numbers"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='personlink',
-            name='for_pending_transfer',
+            model_name="personlink",
+            name="for_pending_transfer",
             field=models.BooleanField(default=False, editable=False),
         ),
     ]

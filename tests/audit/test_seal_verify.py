@@ -381,6 +381,20 @@ def test_the_recorded_head_only_moves_forward(sealed, settings):
     assert anchor_latest()[0] == 3
 
 
+def test_verify_warns_when_sealing_has_stopped(sealed, capsys, monkeypatch):
+    """Unsealed events long after the worker should have sealed them: their removal would
+    not show, so verify says so (and the trail is still intact)."""
+    from mchis.audit.management.commands import audit as command
+
+    call_command("audit", "verify")
+    assert "not sealed yet" not in capsys.readouterr().err  # e[7] is seconds old
+    monkeypatch.setattr(command, "SEALING_LATE", timedelta(seconds=-1))
+    call_command("audit", "verify")
+    out, err = capsys.readouterr()
+    # e[7] and the first run's own record of the check.
+    assert "2 events are not sealed yet" in err and "mchis audit seal" in err and "intact" in out
+
+
 def test_the_command_fails_naming_the_first_problem(sealed, attacker, capsys):
     attacker("UPDATE audit_auditevent SET reason = 'x' WHERE id IN (%s, %s)", [sealed[2], sealed[6]])
     with pytest.raises(CommandError, match=f"event {sealed[2]}:") as exc:

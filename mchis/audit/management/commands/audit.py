@@ -1,12 +1,16 @@
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from mchis.audit.anchors import anchor_latest, anchor_path
 from mchis.audit.context import audit_context
-from mchis.audit.models import AuditAction, AuditOutcome, AuditSeal
+from mchis.audit.models import AuditAction, AuditEvent, AuditOutcome, AuditSeal
 from mchis.audit.services import audit_record, audit_seal
 from mchis.audit.verify import audit_verify
+
+# Sealing runs every few seconds; events this old and unsealed mean it has stopped.
+SEALING_LATE = timedelta(minutes=10)
 
 
 def _anchor(text: str) -> tuple[int, str]:
@@ -77,6 +81,7 @@ class Command(BaseCommand):
                 f"Checked {result.events} events ({result.sealed} sealed, {result.unsealed} not sealed yet) "
                 f"and {result.seals} seals in {result.seconds:.1f} s ({result.events_per_second:,.0f} events/s)."
             )
+            self._warn_if_sealing_stopped(result.unsealed)
             if result.ok:
                 self.stdout.write(self.style.SUCCESS("The audit trail is intact."))
                 return
@@ -86,3 +91,18 @@ class Command(BaseCommand):
                 self.stderr.write(f"… {result.problem_count - len(result.problems)} more problems.")
             raise CommandError(f"the audit trail is NOT intact; first problem: {result.first}", returncode=2)
         raise CommandError(f"unknown action {action}")
+
+    def _warn_if_sealing_stopped(self, unsealed: int) -> None:
+        """Events are sealed within seconds; older unsealed ones mean the worker is not
+        sealing, and until it does, their removal would not show."""
+        if not unsealed:
+            return
+        head = AuditSeal.objects.order_by("-number").values_list("last_id", flat=True).first()
+        oldest = AuditEvent.objects.filter(id__gt=head or 0).order_by("id").values_list("at", flat=True).first()
+        if oldest is not None and timezone.now() - oldest > SEALING_LATE:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{unsealed} events are not sealed yet, the oldest from {oldest:%Y-%m-%d %H:%M} UTC: "
+                    "is the worker running (`mchis run_huey`)? Run `mchis audit seal` now."
+                )
+            )

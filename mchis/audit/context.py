@@ -26,7 +26,7 @@ class AuditContext:
     # ready (`audit.services.reads_flush`, from AuditContextMiddleware); None where reads are
     # written at once (jobs, commands, and once the request's event is written).
     reads: list | None = None
-    # Refusals written inside a transaction: (event id, arguments). The refused action's
+    # Refusals written inside a transaction: (event id, MAC, arguments). The refused action's
     # transaction often rolls back and takes its refusal with it; `audit.services.
     # denials_settle` writes those again once the request (or job) is over.
     denials_open: list = field(default_factory=list)

@@ -54,6 +54,15 @@ def break_glass_open(*, actor, document_number: str, reason: str, reason_text: s
         audit_denied(actor=actor, object_type="people.person", reason="break-glass: no match")
         raise RecordNotFound
     with transaction.atomic():
+        # Asked again while her grant is open: the same grant, neither extended (the time limit
+        # is the rule's) nor queued for review twice.
+        already = (
+            BreakGlassGrant.objects.filter(actor=actor, person=person, expires_at__gt=timezone.now())
+            .order_by("-expires_at")
+            .first()
+        )
+        if already is not None:
+            return already
         return _break_glass_grant(actor=actor, person=person, reason=reason, reason_text=reason_text)
 
 

@@ -39,6 +39,17 @@ def test_a_clinician_opens_a_person_outside_jurisdiction_for_three_hours(actors,
     assert "产妇" not in event.reason + event.extra
 
 
+def test_asking_again_while_the_grant_is_open_neither_extends_it_nor_queues_it_twice(actors, persons):
+    clinician = actors["clinician.thc1"]
+    first = open_for(clinician, persons["P_c"])
+    assert open_for(clinician, persons["P_c"], reason_text="再次查看产妇孕期记录").pk == first.pk
+    assert BreakGlassGrant.objects.get().expires_at == first.expires_at
+    assert AuditEvent.objects.filter(action="break_glass").count() == 1
+    # Once it has ended, a new emergency is a new grant, reviewed on its own.
+    BreakGlassGrant.objects.filter(pk=first.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert open_for(clinician, persons["P_c"]).pk != first.pk
+
+
 def test_reads_through_a_grant_are_recorded_as_for_an_emergency(actors, persons):
     # P5: whatever the page asked for, what opened the record was the grant.
     clinician = actors["clinician.thc1"]

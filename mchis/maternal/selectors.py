@@ -666,26 +666,33 @@ def _rows_page(*, actor, qs, page, page_size, purpose: str, listing: str, filter
         for p in pregnancies
     ]
     extra = {"list": listing, **{k: str(v) for k, v in filters.items() if v not in (None, "")}, "page": page}
-    audit_record(
-        action="read",
-        actor=actor,
-        object_type=PREGNANCY,
-        object_ids=[str(r.id) for r in rows],
-        fields=["state", "edd", "risk_colour", "risk_purple", "next_contact"],
-        purpose=purpose,
-        extra=extra,
-    )
-    shown = [r.person_id for r in rows if r.name_masked is not WITHHELD]
-    if shown:
+    # Rows seen only through a break-glass grant are read for an emergency (P5), the others
+    # for the list's purpose (annotated rows: no query).
+    by_purpose: dict[str, list[PregnancyRow]] = {}
+    for p, row in zip(pregnancies, rows, strict=True):
+        by_purpose.setdefault(_read_purpose(actor, p, purpose), []).append(row)
+    # An empty page is a read too: the list was looked at.
+    for read_purpose, group in (by_purpose or {purpose: []}).items():
         audit_record(
             action="read",
             actor=actor,
-            object_type="people.person",
-            object_ids=[str(i) for i in shown],
-            fields=["name", "document_number"],
-            purpose=purpose,
-            extra={**extra, "masked": True},
+            object_type=PREGNANCY,
+            object_ids=[str(r.id) for r in group],
+            fields=["state", "edd", "risk_colour", "risk_purple", "next_contact"],
+            purpose=read_purpose,
+            extra=extra,
         )
+        shown = [r.person_id for r in group if r.name_masked is not WITHHELD]
+        if shown:
+            audit_record(
+                action="read",
+                actor=actor,
+                object_type="people.person",
+                object_ids=[str(i) for i in shown],
+                fields=["name", "document_number"],
+                purpose=read_purpose,
+                extra={**extra, "masked": True},
+            )
     return Page(items=rows, page=page, page_size=page_size, total=total)
 
 

@@ -1,7 +1,7 @@
 """Who sees and changes pregnancy episodes (P15 institutions own their records, P17 graded
 management, P10 every read and refusal audited, P5 break-glass)."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -86,7 +86,7 @@ def test_readers_without_a_clinical_role_cannot_write(actors, episode, today):
     assert AuditEvent.objects.filter(action="deny", object_type="maternal.pregnancy", reason="not allowed").count() == 3
 
 
-def test_break_glass_opens_the_episode_for_a_few_hours(actors, episode, today):
+def test_break_glass_opens_the_episode_for_a_few_hours(actors, episode, register, today):
     from mchis.access.services import break_glass_open
 
     other = actors["clinician.thc2"]
@@ -106,6 +106,13 @@ def test_break_glass_opens_the_episode_for_a_few_hours(actors, episode, today):
     # Its own clinician's read of the same episode stays one for care.
     pregnancy_get(actor=actors["clinician.thc1"], pregnancy_id=episode.pk, purpose="care")
     assert AuditEvent.objects.filter(action="read").latest("id").purpose == "care"
+    # In a list beside her centre's own episodes, that row alone is read for the emergency.
+    register("clinician.thc2", born=date(1996, 5, 6))
+    listed = pregnancy_list(actor=other, purpose="care")
+    assert episode.pk in {r.id for r in listed.items} and len(listed.items) > 1
+    reads = AuditEvent.objects.filter(actor=other, action="read", object_type="maternal.pregnancy").order_by("-id")
+    emergency, care = (reads.get(purpose=p, extra__contains='"list"') for p in ("emergency", "care"))
+    assert emergency.object_ids == str(episode.pk) and str(episode.pk) not in care.object_ids
 
 
 # --- PMTCT results: L5 ------------------------------------------------------------------------

@@ -88,7 +88,7 @@ from mchis.maternal.validation import Warning, measure_check, measurements_check
 from mchis.orgs.models import Institution, InstitutionKind, county_path_of
 from mchis.people.models import DocumentType, Person, PersonLink, Sex
 from mchis.people.policy import PersonPolicy
-from mchis.people.services import person_register, person_validate
+from mchis.people.services import person_link, person_register, person_validate
 
 PREGNANCY = "maternal.pregnancy"
 # Plausible gestation of a current pregnancy, in days (42w6d).
@@ -302,21 +302,9 @@ def _share(p: Pregnancy, *, institution: Institution, kind: str, source_id) -> N
 
 
 def _person_link(*, actor, person_id, institution: Institution, why: str, for_transfer: bool = False) -> None:
-    """She now receives care at `institution`: link her registry record to it (as people does).
-    `for_transfer`: only for a transfer request, whose link ends if the transfer does not
-    happen; any other reason makes an existing link an ordinary one."""
-    link, created = PersonLink.objects.get_or_create(
-        person_id=person_id,
-        institution=institution,
-        defaults={
-            "institution_region_path": institution.region_path,
-            "created_by": actor,
-            "for_pending_transfer": for_transfer,
-        },
-    )
-    if not created and link.for_pending_transfer and not for_transfer:
-        PersonLink.objects.filter(pk=link.pk).update(for_pending_transfer=False)
-    if created:
+    """She now receives care at `institution`: link her registry record to it (`person_link`),
+    audited with `why`."""
+    if person_link(actor=actor, person_id=person_id, institution=institution, for_transfer=for_transfer):
         audit_record(
             action="update",
             actor=actor,

@@ -93,15 +93,24 @@ def person_validate(
     }
 
 
-def _link(*, person: Person, institution: Institution, actor) -> bool:
-    """Link her to `institution`; True when the link is new. A link held only for a pending
-    transfer becomes an ordinary one: she is now registered there."""
+def person_link(*, actor, person_id, institution: Institution, for_transfer: bool = False) -> bool:
+    """Link her registry record to `institution`, which now holds records of her; True when
+    the link is new (the caller audits it, saying why).
+
+    `for_transfer`: for a transfer request only, whose link ends if the transfer does not
+    happen (`PersonLink.for_pending_transfer`). Any other reason (a registration, a
+    referral) makes a link so held an ordinary one.
+    """
     link, created = PersonLink.objects.get_or_create(
-        person=person,
+        person_id=person_id,
         institution=institution,
-        defaults={"institution_region_path": institution.region_path, "created_by": actor},
+        defaults={
+            "institution_region_path": institution.region_path,
+            "created_by": actor,
+            "for_pending_transfer": for_transfer,
+        },
     )
-    if not created and link.for_pending_transfer:
+    if not created and link.for_pending_transfer and not for_transfer:
         PersonLink.objects.filter(pk=link.pk).update(for_pending_transfer=False)
     return created
 
@@ -243,7 +252,7 @@ def _link_existing(*, actor, person: Person, institution: Institution, values: d
                 ]
             }
         )
-    if _link(person=person, institution=institution, actor=actor):
+    if person_link(actor=actor, person_id=person.pk, institution=institution):
         audit_record(
             action="update",
             actor=actor,

@@ -59,3 +59,17 @@ def test_made_numbers_are_valid_and_carry_sex():
     number = id_make(area_code="410122", born=date(1990, 3, 7), sequence=124)
     assert id_problem(number) is None
     assert id_sex(number) == 2
+
+
+def test_the_future_is_judged_by_the_deployments_date_not_the_server_clock(settings):
+    """From 16:00 UTC it is already tomorrow in China: a baby born on the local date is not
+    born in the future, whatever the server's clock says."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    settings.TIME_ZONE = "Pacific/Kiritimati"  # UTC+14: its date is ahead of every server's
+    local_today = datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
+    born_today = id_make(area_code="410121", born=local_today, sequence=2)
+    assert id_problem(born_today) is None
+    tomorrow = id_make(area_code="410121", born=local_today + timedelta(days=1), sequence=2)
+    assert "future" in id_problem(tomorrow)

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from datetime import date
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -41,7 +42,9 @@ def id_problem(value: str, *, today: date | None = None) -> str | None:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         return _("positions 7-14 of a resident ID number must be a real birth date YYYYMMDD (GB 11643)")
-    if born > (today or date.today()):
+    # The deployment's date (MCHIS_TIME_ZONE), not the server clock's: from 16:00 UTC it is
+    # already tomorrow in China, and a baby born then is not born in the future.
+    if born > (today or timezone.localdate()):
         return _("the birth date in a resident ID number cannot be in the future (GB 11643)")
     if id_check_char(number[:17]) != number[17]:
         return _("the check character (position 18) of the resident ID number is wrong (GB 11643, ISO 7064 MOD 11-2)")

@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.access.policy import WITHHELD
@@ -145,7 +146,7 @@ def test_a_child_without_a_document_is_allowed(actors):
         document_number="",
         name="王秀英之女",
         sex=2,
-        birth_date=date.today() - timedelta(days=3),
+        birth_date=timezone.localdate() - timedelta(days=3),
         phone="",
         address="",
     )
@@ -162,7 +163,7 @@ def test_an_adult_without_a_document_is_refused(actors):
     ("overrides", "field", "rule"),
     [
         ({"document_number": "41012119950203088X"[:-1] + "0"}, "document_number", "check character"),
-        ({"birth_date": date.today() + timedelta(days=1)}, "birth_date", "future"),
+        ({"birth_date": timezone.localdate() + timedelta(days=1)}, "birth_date", "future"),
         ({"phone": "138-ABCD-8000"}, "phone", "digits only"),
         ({"sex": 1}, "sex", "resident ID"),
         ({"birth_date": date(1995, 2, 4)}, "birth_date", "resident ID"),

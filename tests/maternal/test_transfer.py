@@ -122,18 +122,23 @@ def test_reject_and_cancel_leave_the_episode_where_it_was(actors, moving):
         person_get(actor=receiver, person_id=moving.person_id, purpose="care")
 
 
-def test_a_transfer_that_does_not_happen_leaves_an_earlier_link_alone(actors, moving, register):
-    """The receiving institution that held her record before the request keeps it after."""
-    sender, receiver = actors["clinician.thc1"], actors["clinician.thc2"]
+def registered_at(clinician, woman) -> None:
+    """She registers at the clinician's institution herself (her ID card shown)."""
     person_register(
-        actor=receiver,
-        institution=receiver.institution,
+        actor=clinician,
+        institution=clinician.institution,
         document_type="resident_id",
-        document_number=moving.person.document_number,
+        document_number=woman.document_number,
         name="王秀英",
         sex=2,
-        birth_date=moving.person.birth_date,
+        birth_date=woman.birth_date,
     )
+
+
+def test_a_transfer_that_does_not_happen_leaves_an_earlier_link_alone(actors, moving):
+    """The receiving institution that held her record before the request keeps it after."""
+    sender, receiver = actors["clinician.thc1"], actors["clinician.thc2"]
+    registered_at(receiver, moving.person)
     waiting = transfer_request(actor=sender, pregnancy_id=moving.pk, to_institution_id=receiver.institution_id).obj
     transfer_reject(actor=receiver, transfer_id=waiting.pk, note="不在本辖区居住")
     assert person_get(actor=receiver, person_id=moving.person_id, purpose="care").name == "王秀英"
@@ -144,15 +149,7 @@ def test_a_transfer_that_does_not_happen_leaves_a_link_relied_on_meanwhile(actor
     referred there: the link is then theirs for that reason, and stays (P2)."""
     sender, receiver = actors["clinician.thc1"], actors["clinician.thc2"]
     waiting = transfer_request(actor=sender, pregnancy_id=moving.pk, to_institution_id=receiver.institution_id).obj
-    person_register(
-        actor=receiver,
-        institution=receiver.institution,
-        document_type="resident_id",
-        document_number=moving.person.document_number,
-        name="王秀英",
-        sex=2,
-        birth_date=moving.person.birth_date,
-    )
+    registered_at(receiver, moving.person)
     transfer_reject(actor=receiver, transfer_id=waiting.pk, note="不在本辖区居住")
     assert person_get(actor=receiver, person_id=moving.person_id, purpose="care").name == "王秀英"
 

@@ -32,10 +32,8 @@ def as_stored_before(person: Person, **values: str) -> None:
             )
 
 
-def test_full_width_numbers_stored_before_are_found_and_not_registered_twice(actors):
-    clinician = actors["clinician.thc1"]
-    number = id_make(area_code="410121", born=date(1995, 2, 3), sequence=88)
-    person, _ = person_register(
+def register(clinician, number: str, **more):
+    return person_register(
         actor=clinician,
         institution=clinician.institution,
         document_type="resident_id",
@@ -43,8 +41,14 @@ def test_full_width_numbers_stored_before_are_found_and_not_registered_twice(act
         name="王秀英",
         sex=2,
         birth_date=date(1995, 2, 3),
-        phone="13800138000",
+        **more,
     )
+
+
+def test_full_width_numbers_stored_before_are_found_and_not_registered_twice(actors):
+    clinician = actors["clinician.thc1"]
+    number = id_make(area_code="410121", born=date(1995, 2, 3), sequence=88)
+    person, _ = register(clinician, number, phone="13800138000")
     as_stored_before(person, document_number=number.translate(FULL), phone="13800138000".translate(FULL))
     assert person_find_by_phone(actor=clinician, phone="13800138000", purpose="care") == []
 
@@ -54,13 +58,5 @@ def test_full_width_numbers_stored_before_are_found_and_not_registered_twice(act
     found = person_find_by_phone(actor=clinician, phone="１３８００１３８０００", purpose="care")
     assert [v.id for v in found] == [person.pk]
     assert (found[0].document_number, found[0].phone) == (number, "13800138000")
-    again, created = person_register(
-        actor=clinician,
-        institution=clinician.institution,
-        document_type="resident_id",
-        document_number=number,
-        name="王秀英",
-        sex=2,
-        birth_date=date(1995, 2, 3),
-    )
+    again, created = register(clinician, number)
     assert not created and again.pk == person.pk

@@ -301,20 +301,6 @@ def _share(p: Pregnancy, *, institution: Institution, kind: str, source_id) -> N
     p._share_cache = None
 
 
-def _person_link(*, actor, person_id, institution: Institution, why: str, for_transfer: bool = False) -> None:
-    """She now receives care at `institution`: link her registry record to it (`person_link`),
-    audited with `why`."""
-    if person_link(actor=actor, person_id=person_id, institution=institution, for_transfer=for_transfer):
-        audit_record(
-            action="update",
-            actor=actor,
-            object_type="people.person",
-            object_ids=[str(person_id)],
-            fields=["links"],
-            reason=why,
-        )
-
-
 def _transfer_link_end(*, actor, transfer: Transfer, p: Pregnancy) -> None:
     """A transfer that does not happen (rejected, cancelled, or the episode closed first) takes
     away the link its request gave the receiving institution to her registry record, unless
@@ -600,7 +586,7 @@ def _pregnancy_register(*, actor, institution, person_id, identity, episode, war
             _age_check(person.birth_date, on, errors)
         if errors:
             raise ValidationError(errors)
-        _person_link(actor=actor, person_id=person.pk, institution=institution, why="pregnancy registered")
+        person_link(actor=actor, person_id=person.pk, institution=institution, why="pregnancy registered")
     open_episode = Pregnancy.objects.visible_to(actor, action="match").filter(person=person, state__in=OPEN_STATES)
     if open_episode.exists():
         raise ValidationError({"person": [_("she already has an open pregnancy episode: transfer it instead")]})
@@ -1211,7 +1197,7 @@ def referral_record(
         referred = any(i == to.pk and k == PregnancyShare.Kind.REFERRAL for i, _p, k in _policy().shares(p))
         if not referred and to.pk != p.owner_institution_id:
             _share(p, institution=to, kind=PregnancyShare.Kind.REFERRAL, source_id=referral.pk)
-        _person_link(actor=actor, person_id=p.person_id, institution=to, why="referred for maternal care")
+        person_link(actor=actor, person_id=p.person_id, institution=to, why="referred for maternal care")
         version = _save(p)
         _audit(
             actor=actor,
@@ -1286,7 +1272,7 @@ def transfer_request(
         )
         transfer.save(force_insert=True)
         _share(p, institution=to, kind=PregnancyShare.Kind.TRANSFER, source_id=transfer.pk)
-        _person_link(
+        person_link(
             actor=actor, person_id=p.person_id, institution=to, why="pregnancy transfer requested", for_transfer=True
         )
         version = _save(p)
@@ -1608,7 +1594,7 @@ def _babies_register(*, actor, p: Pregnancy, day: date, babies: list[dict], deli
             )
             if registrar.pk != p.owner_institution_id:
                 # The owner does the newborn home visit with the mother's postpartum visit.
-                _person_link(
+                person_link(
                     actor=actor, person_id=child.pk, institution=p.owner_institution, why="newborn of a mother in care"
                 )
             children.append(child)

@@ -93,9 +93,12 @@ def person_validate(
     }
 
 
-def person_link(*, actor, person_id, institution: Institution, for_transfer: bool = False) -> bool:
-    """Link her registry record to `institution`, which now holds records of her; True when
-    the link is new (the caller audits it, saying why).
+def person_link(
+    *, actor, person_id, institution: Institution, why: str, for_transfer: bool = False, audit_institution=None
+) -> bool:
+    """Link her registry record to `institution`, which now holds records of her; a new link
+    is audited, saying `why` (at `audit_institution`, by default the actor's). True when the
+    link is new.
 
     `for_transfer`: for a transfer request only, whose link ends if the transfer does not
     happen (`PersonLink.for_pending_transfer`). Any other reason (a registration, a
@@ -112,6 +115,16 @@ def person_link(*, actor, person_id, institution: Institution, for_transfer: boo
     )
     if not created and link.for_pending_transfer and not for_transfer:
         PersonLink.objects.filter(pk=link.pk).update(for_pending_transfer=False)
+    if created:
+        audit_record(
+            action="update",
+            actor=actor,
+            object_type="people.person",
+            object_ids=[str(person_id)],
+            fields=["links"],
+            reason=why,
+            institution=audit_institution,
+        )
     return created
 
 
@@ -252,16 +265,13 @@ def _link_existing(*, actor, person: Person, institution: Institution, values: d
                 ]
             }
         )
-    if person_link(actor=actor, person_id=person.pk, institution=institution):
-        audit_record(
-            action="update",
-            actor=actor,
-            object_type="people.person",
-            object_ids=[str(person.pk)],
-            fields=["links"],
-            reason="registered again: linked to the registering institution",
-            institution=institution,
-        )
+    person_link(
+        actor=actor,
+        person_id=person.pk,
+        institution=institution,
+        why="registered again: linked to the registering institution",
+        audit_institution=institution,
+    )
     return person
 
 

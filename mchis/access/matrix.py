@@ -102,6 +102,7 @@ URL_RULES: dict[str, Rule] = {
     "access:review": roles(Role.LEADER, Role.DATA_CUSTODIAN),
     # Audit trail
     "audit:events": roles(Role.AUDIT_ADMIN),
+    "audit:person": roles(Role.AUDIT_ADMIN),
     "audit:object": roles(Role.AUDIT_ADMIN),
     "audit:seen_by": roles(Role.AUDIT_ADMIN),
     "audit:denials": roles(Role.AUDIT_ADMIN),

@@ -19,7 +19,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from mchis.access.levels import ROLE_CLEARANCE, WRITER_ROLES, Level
-from mchis.accounts.roles import AREA_ROLES
+from mchis.accounts.roles import AREA_ROLES, Role
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,15 @@ class ResourcePolicy(abc.ABC):
 
     def can_create_at(self, actor, institution_id: int) -> bool:
         return any(r.role in WRITER_ROLES and r.institution_id == institution_id for r in actor_reaches(actor))
+
+    def filter_audit_subject(self, actor, queryset: QuerySet) -> QuerySet:
+        """Rows whose ids an audit administrator may gather to answer "who saw this person's
+        records" (P10, P19): every row, for their ids and foreign keys only. Callers take
+        `values_list` of those and nothing else, so nothing is decrypted or shown; which events
+        the auditor then sees is the audit trail's own jurisdiction. Everyone else: nothing."""
+        if any(r.role == Role.AUDIT_ADMIN for r in actor_reaches(actor)):
+            return queryset
+        return queryset.none()
 
     def field_level(self, name: str) -> Level:
         return self.field_levels.get(name, self.record_level)

@@ -27,8 +27,10 @@ class EventFilterForm(forms.Form):
     object_type = forms.CharField(label=_("Object type"), required=False, max_length=100)
     object_id = forms.CharField(label=_("Object id"), required=False, max_length=64)
 
-    def __init__(self, *args, actor: User, required: tuple[str, ...] = (), **kwargs):
+    def __init__(self, *args, actor: User, required: tuple[str, ...] = (), omit: tuple[str, ...] = (), **kwargs):
         super().__init__(*args, **kwargs)
+        for name in omit:
+            del self.fields[name]
         self.fields["institution"].queryset = institution_list_visible(actor=actor)
         self.fields["action"].choices = [("", _("All actions")), *AuditAction.choices]
         for name in required:
@@ -66,3 +68,23 @@ class EventFilterForm(forms.Form):
     def used(self) -> dict[str, str]:
         """The filters in use, as text (recorded with the audit of this read)."""
         return {k: str(v.pk if hasattr(v, "pk") else v) for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+
+class PersonLookupForm(forms.Form):
+    """Whose records: the auditor gives her document number (from a complaint, a request of
+    hers, an incident) and why they look, which is kept with the lookup's own audit event."""
+
+    document_number = forms.CharField(label=_("Document number"), max_length=40)
+    reason = forms.CharField(
+        label=_("Reason for the lookup"),
+        max_length=200,
+        min_length=4,
+        help_text=_("For example the complaint or incident number. Recorded in the audit trail."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for f in self.fields.values():
+            f.widget.attrs["class"] = "form-control form-control-sm"
+        # The number is not kept by the browser's form history.
+        self.fields["document_number"].widget.attrs["autocomplete"] = "off"

@@ -88,6 +88,20 @@ def event_list_for_object(
     return _filtered(qs, replace(filters, object_type="", object_id="")).order_by("-id")
 
 
+def event_list_for_records(
+    *, actor: User, records: dict[str, list[str]], filters: EventFilter = EventFilter()
+) -> QuerySet[AuditEvent]:
+    """Who read, changed or was refused any of `records` ({object type: ids}, as
+    `subjects.subject_records` gives a person's), and when: one list, newest first."""
+    match = Q(pk__in=[])
+    for object_type, ids in records.items():
+        if ids:
+            match |= Q(object_type=object_type.lower(), object_id__in=ids)
+    refs = AuditObjectRef.objects.filter(match)
+    qs = _scoped(actor=actor).filter(id__in=refs.values("event_id"))
+    return _filtered(qs, replace(filters, object_type="", object_id="")).order_by("-id")
+
+
 def event_list_seen_by(*, actor: User, username: str, filters: EventFilter = EventFilter()) -> QuerySet[AuditEvent]:
     """What this user saw: their reads, exports and break-glass accesses."""
     qs = _filtered(_scoped(actor=actor), replace(filters, username=username))

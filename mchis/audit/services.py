@@ -720,6 +720,11 @@ def audit_denied(
     )
 
 
+# The purpose recorded with an audit administrator's reads (of the trail, or of whose records
+# an event names).
+AUDIT_REVIEW = "audit review"
+
+
 def audit_trail_viewed(*, actor, event_ids: Sequence[int], page: str, filters: dict[str, str]) -> AuditEvent | None:
     """Reading the audit trail is audited too: which events an auditor was shown, and how."""
     return audit_record(
@@ -727,7 +732,7 @@ def audit_trail_viewed(*, actor, event_ids: Sequence[int], page: str, filters: d
         actor=actor,
         object_type="audit.event",
         object_ids=[str(i) for i in event_ids],
-        purpose="audit review",
+        purpose=AUDIT_REVIEW,
         extra={"page": page, "filters": filters} if filters else {"page": page},
     )
 

@@ -1078,3 +1078,35 @@ def transfer_list_incoming(*, actor, purpose: str, institution: Institution | No
             extra={"list": "transfers_incoming", "masked": True},
         )
     return views
+
+
+# The records of an episode, each found through its policy's path to the pregnancy.
+EPISODE_RECORDS = (
+    AntenatalVisit,
+    RiskGrading,
+    HighRiskCase,
+    Referral,
+    Transfer,
+    Delivery,
+    DeliveryBaby,
+    PostpartumVisit,
+)
+
+
+def pregnancy_records_for_audit(*, actor, person_ids: list[str]) -> dict[str, list[str]]:
+    """The ids of the women's pregnancy episodes and of every record of those episodes, for an
+    audit administrator asking who saw her records (P10; registered in `mchis.audit.subjects`).
+    Ids only, through each policy's `filter_audit_subject`: nobody else gets any."""
+    episodes = list(
+        Pregnancy.objects.visible_to(actor, action="audit_subject")
+        .filter(person_id__in=person_ids)
+        .values_list("pk", flat=True)
+    )
+    found: dict[str, list[str]] = {PREGNANCY: [str(pk) for pk in episodes]}
+    if not episodes:
+        return found
+    for model in EPISODE_RECORDS:
+        path = model.objects.policy().pregnancy_id_path
+        rows = model.objects.visible_to(actor, action="audit_subject").filter(**{f"{path}__in": episodes})
+        found[model._meta.label_lower] = [str(pk) for pk in rows.values_list("pk", flat=True)]
+    return found

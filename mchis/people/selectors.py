@@ -10,7 +10,7 @@ from typing import Any
 from mchis.access.errors import RecordNotFound
 from mchis.access.policy import WITHHELD, Withheld
 from mchis.access.purposes import Purpose, reads_for_purpose
-from mchis.audit.services import audit_record
+from mchis.audit.services import AUDIT_REVIEW, audit_record
 from mchis.crypto.fields import blind_values
 from mchis.people.identifiers import id_normalise, phone_normalise
 from mchis.people.models import FIRST, DocumentType, Person, Sex
@@ -134,3 +134,30 @@ def person_find_by_phone(*, actor, phone: str, purpose: str) -> list[PersonView]
     views = [_view(policy, actor, p) for p in persons]
     _shown(actor=actor, persons=persons, purpose=purpose, search="phone", views=views)
     return views
+
+
+def person_ids_for_audit(*, actor, document_number: str, reason: str) -> list[str]:
+    """The ids of the persons registered under `document_number`, anywhere, for an audit
+    administrator asking who saw her records (P10): ids only, nothing decrypted. Nobody else
+    gets any (`filter_audit_subject`). The lookup is itself audited, with the auditor's
+    reason and the ids found, never the number."""
+    number = id_normalise(document_number)
+    found = (
+        Person.objects.visible_to(actor, action="audit_subject")
+        .filter(document_number_bidx__in=blind_values(Person, "document_number_bidx", number))
+        .order_by("created_at", "id")
+        .values_list("pk", flat=True)
+        if number
+        else []
+    )
+    ids = [str(pk) for pk in found]
+    audit_record(
+        action="read",
+        actor=actor,
+        object_type="people.person",
+        object_ids=ids,
+        purpose=AUDIT_REVIEW,
+        reason=reason,
+        extra={"search": "document_number", "matches": len(ids)},
+    )
+    return ids

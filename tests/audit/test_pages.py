@@ -30,7 +30,7 @@ def users(demo):
 
 
 @pytest.mark.parametrize("username", ["clinician.thc1", "info.mch", "sysadmin", "secadmin"])
-@pytest.mark.parametrize("url", ["/audit/", "/audit/object/", "/audit/seen-by/", "/audit/denials/"])
+@pytest.mark.parametrize("url", ["/audit/", "/audit/person/", "/audit/object/", "/audit/seen-by/", "/audit/denials/"])
 def test_only_audit_administrators_reach_the_pages(login, username, url):
     assert login(username).get(url).status_code == 404
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from mchis.access.policy import Withheld
 
+# A withheld value is falsy (so `if value:` skips it), which is why each function tests for it
+# before emptiness: "withheld" is shown, never an empty cell (P17).
+
 
 def mask_name(name) -> str:
-    if not name or isinstance(name, Withheld):
-        return str(name or "")
+    if isinstance(name, Withheld):
+        return str(name)
+    if not name:
+        return ""
     if len(name) <= 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
@@ -15,16 +20,20 @@ def mask_name(name) -> str:
 
 def mask_document(number) -> str:
     """4101**********1234"""
-    if not number or isinstance(number, Withheld):
-        return str(number or "")
+    if isinstance(number, Withheld):
+        return str(number)
+    if not number:
+        return ""
     if len(number) <= 8:
         return number[:1] + "*" * (len(number) - 1)
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 
 def mask_phone(phone) -> str:
-    if not phone or isinstance(phone, Withheld):
-        return str(phone or "")
+    if isinstance(phone, Withheld):
+        return str(phone)
+    if not phone:
+        return ""
     if len(phone) < 7:
         return "*" * len(phone)
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]

@@ -13,6 +13,12 @@ from datetime import date
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mchis.orgs.codes import PROVINCE_PREFIXES
+
+# The address code starts with a GB/T 2260 province; 83 is Taiwan residents' residence
+# permits, which are numbered as resident ID numbers. Only the province is checked: county
+# codes change with every GB/T 2260 revision, and a number keeps the code it was issued with.
+_ID_PROVINCES = PROVINCE_PREFIXES | {"83"}
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 _SHAPE = re.compile(r"^\d{17}[\dX]$", re.ASCII)
@@ -42,6 +48,8 @@ def id_problem(value: str, *, today: date | None = None) -> str | None:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         return _("positions 7-14 of a resident ID number must be a real birth date YYYYMMDD (GB 11643)")
+    if number[:2] not in _ID_PROVINCES:
+        return _("the first two digits of a resident ID number must be a province code (GB 11643, GB/T 2260)")
     # The deployment's date (MCHIS_TIME_ZONE), not the server clock's: from 16:00 UTC it is
     # already tomorrow in China, and a baby born then is not born in the future.
     if born > (today or timezone.localdate()):
@@ -62,17 +70,23 @@ def id_sex(number: str) -> int:
     return 1 if int(number[16]) % 2 else 2
 
 
-_PHONE = re.compile(r"^\+?\d[\d\- ]{5,22}$", re.ASCII)
+# Spaces and hyphens only between digits: "1-----" is no phone number.
+_PHONE = re.compile(r"^\+?\d(?:[\- ]*\d){5,19}$", re.ASCII)
+# A mainland mobile number with the country code: 11 digits starting with 1 after +86.
+_CN_MOBILE = re.compile(r"^\+861\d{10}$", re.ASCII)
 
 
 def phone_normalise(value: str) -> str:
-    """Digits only (and a leading +): "138-0013 8000", "１３８００１３８０００" and "13800138000" are
-    one number."""
+    """Digits only (and a leading +): "138-0013 8000", "１３８００１３８０００", "+86 138 0013 8000"
+    and "13800138000" are one number. A mainland mobile loses its country code, so a lookup
+    finds her however it was typed; other numbers keep theirs (a landline after +86 would need
+    its trunk 0 back, which only its area code tells)."""
     value = _halfwidth(value).strip()
-    return ("+" if value.startswith("+") else "") + re.sub(r"[^0-9]", "", value)
+    number = ("+" if value.startswith("+") else "") + re.sub(r"[^0-9]", "", value)
+    return number[3:] if _CN_MOBILE.match(number) else number
 
 
 def phone_problem(value: str) -> str | None:
     if not _PHONE.match(_halfwidth(value).strip()):
-        return _("a phone number holds digits only (spaces, hyphens and a leading + allowed), 6 to 23 characters")
+        return _("a phone number holds 6 to 20 digits only (spaces or hyphens between them and a leading + allowed)")
     return None

@@ -24,9 +24,20 @@ from mchis.people.policy import PersonPolicy
 
 # Children may be registered before they have any document (DOMAIN "People, identifiers").
 NO_DOCUMENT_MAX_AGE_YEARS = 18
+# Nobody registered today was born before this: an earlier date is a slip (1899 for 1989;
+# `date` takes any year from 1). A resident ID number's date must equal the birth date, so it
+# holds for those too, though GB 11643's own example number is of someone born in 1880.
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 # Django builds `Choices.values` as a new list on every access.
 _DOCUMENT_TYPES, _SEXES = frozenset(DocumentType.values), frozenset(Sex.values)
 PERSON_FIELDS = ["document_type", "document_number", "name", "sex", "birth_date", "phone", "address"]
+# The longest text the pages and the API take (forms, serializers): the service holds the line
+# for every other caller too.
+TEXT_MAX_LENGTH = {"document_number": 40, "name": 50, "address": 200}
+# Control characters (line breaks, tabs, escapes), invisible formatting (zero-width spaces,
+# direction overrides that show a name reversed) and line separators: none is part of a
+# name, an address or a number, and each makes one text look like another.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def _duplicate_number() -> str:
@@ -36,6 +47,19 @@ def _duplicate_number() -> str:
 def _same_name(a: str, b: str) -> bool:
     """One name however it was typed: full-width or half-width forms, spaces."""
     return "".join(unicodedata.normalize("NFKC", a).split()) == "".join(unicodedata.normalize("NFKC", b).split())
+
+
+def _text_problem(field: str, value: str) -> str | None:
+    """Why the text of `field` cannot be stored (its length, invisible characters), or None."""
+    label = Person._meta.get_field(field).verbose_name
+    if len(value) > TEXT_MAX_LENGTH[field]:
+        return _("the %(field)s is at most %(n)s characters") % {"field": label, "n": TEXT_MAX_LENGTH[field]}
+    if any(unicodedata.category(c) in _INVISIBLE for c in value):
+        return _(
+            "the %(field)s must not contain control or invisible characters (line breaks, tabs, zero-width or "
+            "direction marks)"
+        ) % {"field": label}
+    return None
 
 
 def _years_between(born: date, today: date) -> int:
@@ -62,18 +86,26 @@ def person_validate(
         errors["document_number"] = [_("the document number is required for this document type")]
     elif document_type == DocumentType.RESIDENT_ID and (problem := id_problem(number, today=today)):
         errors["document_number"] = [problem]
+    elif problem := _text_problem("document_number", number):
+        errors["document_number"] = [problem]
     if not (name or "").strip():
         errors["name"] = [_("the name is required")]
     elif len(name.strip()) > 50:
         errors["name"] = [_("the name is at most 50 characters")]
+    elif problem := _text_problem("name", name.strip()):
+        errors["name"] = [problem]
     if sex not in _SEXES:
         errors["sex"] = [_("sex is a GB/T 2261.1 code: 0, 1, 2 or 9")]
     if birth_date is None:
         errors["birth_date"] = [_("the birth date is required")]
     elif birth_date > today:
         errors["birth_date"] = [_("the birth date cannot be in the future")]
+    elif birth_date < EARLIEST_BIRTH_DATE:
+        errors["birth_date"] = [_("the birth date cannot be before %(year)s") % {"year": EARLIEST_BIRTH_DATE.year}]
     if phone and (problem := phone_problem(phone)):
         errors["phone"] = [problem]
+    if address and (problem := _text_problem("address", address.strip())):
+        errors["address"] = [problem]
     if document_type == DocumentType.RESIDENT_ID and number and "document_number" not in errors:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
         if birth_date and "birth_date" not in errors and born != birth_date:

@@ -17,18 +17,22 @@ Every call goes through the maternal selectors (reads: policy, redaction, audit)
 * **Validation**: impossible values are refused with 400 naming each field and its rule;
   unusual ones are accepted and listed in `warnings: [{field, message}]` of the answer.
 * **Not found = not allowed**: an episode that does not exist and one out of the caller's reach
-  (another institution's) get the same 404.
+  (another institution's) get the same 404, also when a write's headers or body are wrong too
+  (`_episode_first`): nothing is said about a request on an episode the caller may not change.
 * **PMTCT results** (L5) are `null` and named in `withheld` below L5.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from mchis.access.errors import NotAllowed, RecordNotFound
@@ -47,8 +51,9 @@ from mchis.api.conventions import (
     schema_update,
     validated,
 )
+from mchis.audit.services import audit_denied
 from mchis.maternal import selectors
-from mchis.maternal.models import AntenatalVisit, PostpartumVisit, Pregnancy, RiskGrading
+from mchis.maternal.models import AntenatalVisit, Delivery, DeliveryBaby, PostpartumVisit, Pregnancy, RiskGrading
 from mchis.maternal.serializers import (
     DeliveryCreateSerializer,
     DeliverySerializer,
@@ -116,6 +121,30 @@ def _optional_if_match(request) -> int | None:
     if request.headers.get(IF_MATCH) is None:
         return None
     return if_match_version(request)
+
+
+@contextmanager
+def _episode_first(request, pk):
+    """A write's headers and body are judged only on an episode the caller may change.
+
+    For any other id (absent, another institution's, one it may only look at) the answer is
+    the 404 of a record out of reach, whatever else is wrong with the request, and the refusal
+    is on the trail naming the episode (P10), as when the service refuses it; a 428 or 400
+    first would leave only an anonymous "API call" event. Asked on the error path only: a
+    valid write pays nothing, and the service decides reach again on the locked row.
+    """
+    try:
+        yield
+    except (APIException, DjangoValidationError):
+        if not selectors.pregnancy_writable(actor=request.user, pregnancy_id=pk):
+            audit_denied(
+                actor=request.user,
+                object_type=selectors.PREGNANCY,
+                object_ids=[str(pk)],
+                reason="not found, out of reach or not allowed",
+            )
+            raise RecordNotFound from None
+        raise
 
 
 def _int_param(request, name: str, default: int) -> int:
@@ -254,9 +283,10 @@ class PregnancyViewSet(ApiViewSet):
         )
     )
     def partial_update(self, request, pk=None):
-        expected = if_match_version(request)
-        changes = validated(PregnancyUpdateSerializer, request, partial=True)
-        change = pregnancy_update(actor=request.user, pregnancy_id=pk, expected_version=expected, **changes)
+        with _episode_first(request, pk):
+            expected = if_match_version(request)
+            changes = validated(PregnancyUpdateSerializer, request, partial=True)
+            change = pregnancy_update(actor=request.user, pregnancy_id=pk, expected_version=expected, **changes)
         view = self._get(request, pk)
         body = {**PregnancySerializer(view).data, "warnings": _warnings(change.warnings)}
         return resource_response(body, version=view.version)
@@ -287,9 +317,10 @@ class PregnancyViewSet(ApiViewSet):
     @visits.mapping.post
     @idempotent
     def visit_create(self, request, pk=None):
-        expected = _optional_if_match(request)
-        data = validated(VisitCreateSerializer, request)
-        result = visit_record(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
+        with _episode_first(request, pk):
+            expected = _optional_if_match(request)
+            data = validated(VisitCreateSerializer, request)
+            result = visit_record(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
         visit = result.visit
         view = _record(AntenatalVisit, visit, selectors.VISIT_FIELDS, request.user, visit.pregnancy)
         return _created(VisitSerializer(view).data, result)
@@ -323,9 +354,10 @@ class PregnancyViewSet(ApiViewSet):
     @risk_gradings.mapping.post
     @idempotent
     def risk_grading_create(self, request, pk=None):
-        expected = _optional_if_match(request)
-        data = validated(GradingCreateSerializer, request)
-        result = risk_grade(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
+        with _episode_first(request, pk):
+            expected = _optional_if_match(request)
+            data = validated(GradingCreateSerializer, request)
+            result = risk_grade(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
         grading = result.grading
         view = _record(RiskGrading, grading, selectors.GRADING_FIELDS, request.user, grading.pregnancy)
         view.extra["fired"] = selectors.grading_rules_fired(grading=grading, values=view.values)
@@ -369,11 +401,18 @@ class PregnancyViewSet(ApiViewSet):
     @delivery.mapping.post
     @idempotent
     def delivery_create(self, request, pk=None):
-        expected = _optional_if_match(request)
-        data = validated(DeliveryCreateSerializer, request)
-        data["babies"] = [dict(b) for b in data["babies"]]
-        result = delivery_record(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
-        view = selectors.delivery_get(actor=request.user, pregnancy_id=pk, purpose=purpose_for(request.user))
+        with _episode_first(request, pk):
+            expected = _optional_if_match(request)
+            data = validated(DeliveryCreateSerializer, request)
+            data["babies"] = [dict(b) for b in data["babies"]]
+            result = delivery_record(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
+        # What was written, as the writer may see it, like every other creation: not read back,
+        # since the write may have ended the writer's reach (a maternal death closes the episode
+        # and ends a referral hospital's share), and a 404 after the commit would be retried.
+        delivery = result.delivery
+        p = delivery.pregnancy
+        babies = [_record(DeliveryBaby, b, selectors.BABY_FIELDS, request.user, p) for b in result.babies]
+        view = _record(Delivery, delivery, selectors.DELIVERY_FIELDS, request.user, p, babies=babies)
         return _created(DeliverySerializer(_with_babies(view)).data, result)
 
     # --- postpartum visits ------------------------------------------------------------------------
@@ -404,9 +443,10 @@ class PregnancyViewSet(ApiViewSet):
     @postpartum_visits.mapping.post
     @idempotent
     def postpartum_visit_create(self, request, pk=None):
-        expected = _optional_if_match(request)
-        data = validated(PostpartumVisitCreateSerializer, request)
-        result = postpartum_visit_record(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
+        with _episode_first(request, pk):
+            expected = _optional_if_match(request)
+            data = validated(PostpartumVisitCreateSerializer, request)
+            result = postpartum_visit_record(actor=request.user, pregnancy_id=pk, expected_version=expected, **data)
         visit = result.visit
         view = _record(PostpartumVisit, visit, selectors.POSTPARTUM_FIELDS, request.user, visit.pregnancy)
         return _created({**PostpartumVisitSerializer(view).data, "closed": result.closed}, result)

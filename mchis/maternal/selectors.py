@@ -384,6 +384,17 @@ def record_as_written(*, actor, model, obj, fields, pregnancy: Pregnancy, **extr
     return _view(model, obj, fields, Pregnancy.objects.policy().clearance(actor, pregnancy), **extra)
 
 
+def pregnancy_writable(*, actor, pregnancy_id) -> bool:
+    """Whether the episode exists, is in the actor's reach and is theirs to change: the
+    services' own first question (`_pregnancy_locked`), without the lock. Shows nothing and
+    reads no personal data (no audit: the caller records the refusal it answers)."""
+    try:
+        found = Pregnancy.objects.visible_lookup(actor, field="pk", values=[pregnancy_id])
+    except (ValueError, TypeError, ValidationError):
+        return False
+    return bool(found) and _policy().can_change(actor, found[0])
+
+
 def grading_rules_fired(*, grading: RiskGrading, values: dict) -> list[dict[str, str]]:
     """The rules that fired, with colour and label; the L5 ones only when shown."""
     codes = list(values["rules_fired"] or [])

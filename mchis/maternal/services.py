@@ -1010,7 +1010,8 @@ def risk_grade(
             reason=reason or None,
         )
         grading.save(force_insert=True)
-        changed = ["risk_grading"]
+        # The free text (L4) is named like a visit's note; its value never is.
+        changed = ["risk_grading", *(["risk_grading.reason"] if grading.reason else [])]
         if p.risk_graded_on is None or on >= p.risk_graded_on:
             # The episode shows its latest assessment; a grading entered for an earlier day is
             # kept in the history without replacing it.
@@ -1712,6 +1713,8 @@ def postpartum_visit_record(
         )
         visit.save(force_insert=True)
         changed = ["postpartum_visit", *(f"postpartum_visit.{k}" for k, v in values.items() if v not in (None, "", []))]
+        if visit.note:
+            changed.append("postpartum_visit.note")
         if contact and contact not in p.contacts_done:
             p.contacts_done = [*p.contacts_done, contact]
             changed.append("contacts_done")

@@ -3,14 +3,15 @@ the delivery with any number of babies, the discharge, postpartum visits."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from mchis.access.errors import RecordNotFound
 from mchis.access.policy import WITHHELD
 from mchis.access.purposes import purpose_for
 from mchis.maternal import selectors, services
@@ -25,8 +26,17 @@ from mchis.maternal.forms import (
     VisitForm,
 )
 from mchis.maternal.risk import condition_catalogue
-from mchis.maternal.views.common import back, posted, refused, submit, warned, writable_episode
+from mchis.maternal.views.common import back, posted, refused, require, submit, warned, writable_episode
 from mchis.people.forms import apply_errors
+
+
+def _onward(request, pregnancy_id):
+    """Where a saved record sends the user: back to the pregnancy, unless the write ended their
+    reach (a referral hospital's maternal death or 42-day check closes the episode and its
+    share), when the pregnancy page would answer 404 as if nothing had been saved."""
+    if selectors.pregnancy_writable(actor=request.user, pregnancy_id=pregnancy_id):
+        return back(pregnancy_id)
+    return redirect("maternal:worklist")
 
 
 def _form_page(request, pregnancy_id, template, form, **context):
@@ -62,6 +72,14 @@ def _graded_visit(request):
     return source.get("visit") or None, source.get("postpartum_visit") or None
 
 
+def _ids(value) -> list[str]:
+    """The record id a query asked for, when it is one: other text is not written to the trail."""
+    try:
+        return [str(uuid.UUID(str(value)))]
+    except ValueError:
+        return []
+
+
 def grading_new(request, pregnancy_id):
     """The rules propose, the clinician confirms or raises. From a visit row, the proposal is
     the one of that visit (its measurements, its day) and the grading is recorded against it."""
@@ -74,9 +92,12 @@ def grading_new(request, pregnancy_id):
             visit_id=visit_id,
             postpartum_visit_id=postpartum_visit_id,
         )
-    except ValidationError:
-        # No such visit in this episode (or not one the actor sees): as for any absent record.
-        raise RecordNotFound from None
+    except ValidationError as exc:
+        # No such visit in this episode (or not one the actor sees): as for any absent record,
+        # and the refusal names the visit asked for, as one of a case or referral does (P10).
+        if "postpartum_visit_id" in exc.message_dict:
+            require(request, False, object_ids=_ids(postpartum_visit_id), object_type="maternal.postpartumvisit")
+        require(request, False, object_ids=_ids(visit_id), object_type="maternal.antenatalvisit")
     form = GradingForm(
         posted(request),
         initial={
@@ -150,7 +171,7 @@ def delivery_new(request, pregnancy_id):
             )
         elif form.is_valid() and babies.is_valid():
             if _delivery_save(request, pregnancy_id, form, babies):
-                return back(pregnancy_id)
+                return _onward(request, pregnancy_id)
     return render(
         request,
         "maternal/delivery_form.html",
@@ -229,5 +250,5 @@ def postpartum_new(request, pregnancy_id):
             if result.closed:
                 messages.info(request, _("The 42-day check closed the episode."))
             warned(request, result.warnings)
-            return back(pregnancy_id)
+            return _onward(request, pregnancy_id) if result.closed else back(pregnancy_id)
     return _form_page(request, pregnancy_id, "maternal/postpartum_form.html", form)

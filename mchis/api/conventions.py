@@ -38,7 +38,8 @@ uses them (see `mchis/people/api.py` for a complete example)::
   the rule in the message), JSON parse errors and the header problems above alike. Messages
   follow `Accept-Language` (Chinese by default).
 * **Not found = not allowed**: `RecordNotFound` and `NotAllowed` both answer 404 with the same
-  body (DESIGN "The one path", step 5).
+  body (DESIGN "The one path", step 5); a write's header and body checks run inside
+  `reach_first`, so a record the caller may not change is that 404 before any 428 or 400.
 * **Withheld fields** (`RedactedSerializer`): a field above the actor's clearance is `null`
   and named in `withheld` (P17), never silently missing.
 """
@@ -47,6 +48,9 @@ from __future__ import annotations
 
 import functools
 import re
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any
 
 from django.apps import apps
@@ -201,12 +205,30 @@ def exception_handler(exc, context):
         _flatten(exc.detail, "", errors)
         response.data = _invalid(errors)
     elif isinstance(exc, ParseError):
-        response.data = {"detail": str(exc.detail), "errors": {NON_FIELD: [str(exc.detail)]}}
+        detail = _parse_error_text(str(exc.detail))
+        response.data = {"detail": detail, "errors": {NON_FIELD: [detail]}}
     elif isinstance(exc, ApiProblem):
         response.data = {"detail": str(exc.detail), "errors": {exc.field: [str(exc.detail)]}}
         for name, value in exc.headers.items():
             response[name] = value
     return response
+
+
+# DRF's JSON parser says "JSON parse error - <the json module's reason>", in English only.
+_JSON_POSITION = re.compile(r"^JSON parse error - .*: line (\d+) column (\d+)")
+
+
+def _parse_error_text(text: str) -> str:
+    """A body that does not parse, said in the client's language, with where it went wrong."""
+    position = _JSON_POSITION.match(text)
+    if position:
+        return _("The body is not valid JSON (near line %(line)s, column %(column)s).") % {
+            "line": position.group(1),
+            "column": position.group(2),
+        }
+    if text.startswith("JSON parse error"):
+        return _("The body is not valid JSON.")
+    return text
 
 
 # --- resources, versions, ETags ---------------------------------------------------------------
@@ -243,6 +265,32 @@ def resource_response(data, *, version: int, status: int = 200, location: str | 
     if location:
         headers["Location"] = location
     return Response(data, status=status, headers=headers)
+
+
+@contextmanager
+def reach_first(*, actor, writable: Callable[[], bool], object_type: str, object_id):
+    """Around a write's checks of its headers and body: on a record the caller may not change
+    (absent, out of reach, or one it may only look at), the answer is the 404 of a record out
+    of reach whatever else is wrong with the request, and the refusal is on the trail naming
+    the record (P10), as when the service refuses it. A 428 or a 400 first would leave only
+    the anonymous "API call" event. `writable` is asked on the error path only: a valid write
+    pays nothing, and its service decides reach again on the locked row."""
+    try:
+        yield
+    except (APIException, DjangoValidationError):
+        if not writable():
+            try:
+                named = [str(uuid.UUID(str(object_id)))]
+            except ValueError:
+                named = []  # not a record id: nothing of the request's text goes on the trail
+            audit_denied(
+                actor=actor,
+                object_type=object_type if named else "",
+                object_ids=named,
+                reason="not found, out of reach or not allowed",
+            )
+            raise RecordNotFound from None
+        raise
 
 
 def validated(serializer_class, request, *, partial: bool = False) -> dict:

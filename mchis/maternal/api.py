@@ -24,15 +24,12 @@ Every call goes through the maternal selectors (reads: policy, redaction, audit)
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from mchis.access.errors import NotAllowed, RecordNotFound
@@ -45,13 +42,13 @@ from mchis.api.conventions import (
     ErrorSerializer,
     idempotent,
     if_match_version,
+    reach_first,
     resource_response,
     schema_create,
     schema_retrieve,
     schema_update,
     validated,
 )
-from mchis.audit.services import audit_denied
 from mchis.maternal import selectors
 from mchis.maternal.models import AntenatalVisit, Delivery, DeliveryBaby, PostpartumVisit, Pregnancy, RiskGrading
 from mchis.maternal.serializers import (
@@ -123,28 +120,14 @@ def _optional_if_match(request) -> int | None:
     return if_match_version(request)
 
 
-@contextmanager
 def _episode_first(request, pk):
-    """A write's headers and body are judged only on an episode the caller may change.
-
-    For any other id (absent, another institution's, one it may only look at) the answer is
-    the 404 of a record out of reach, whatever else is wrong with the request, and the refusal
-    is on the trail naming the episode (P10), as when the service refuses it; a 428 or 400
-    first would leave only an anonymous "API call" event. Asked on the error path only: a
-    valid write pays nothing, and the service decides reach again on the locked row.
-    """
-    try:
-        yield
-    except (APIException, DjangoValidationError):
-        if not selectors.pregnancy_writable(actor=request.user, pregnancy_id=pk):
-            audit_denied(
-                actor=request.user,
-                object_type=selectors.PREGNANCY,
-                object_ids=[str(pk)],
-                reason="not found, out of reach or not allowed",
-            )
-            raise RecordNotFound from None
-        raise
+    """A write's headers and body are judged only on an episode the caller may change."""
+    return reach_first(
+        actor=request.user,
+        writable=lambda: selectors.pregnancy_writable(actor=request.user, pregnancy_id=pk),
+        object_type=selectors.PREGNANCY,
+        object_id=pk,
+    )
 
 
 def _int_param(request, name: str, default: int) -> int:

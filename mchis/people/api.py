@@ -7,6 +7,8 @@ which apply the policy (P15, P17) and write the audit trail (P10).
 
 from __future__ import annotations
 
+import functools
+
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -23,13 +25,14 @@ from mchis.api.conventions import (
     ErrorSerializer,
     idempotent,
     if_match_version,
+    reach_first,
     resource_response,
     schema_create,
     schema_retrieve,
     schema_update,
     validated,
 )
-from mchis.people.selectors import person_find_by_document, person_find_by_phone, person_get
+from mchis.people.selectors import person_find_by_document, person_find_by_phone, person_get, person_writable
 from mchis.people.serializers import (
     PersonLookupSerializer,
     PersonRegisterSerializer,
@@ -140,9 +143,11 @@ class PersonViewSet(ApiViewSet):
         )
     )
     def partial_update(self, request, pk=None):
-        expected = if_match_version(request)
-        changes = validated(PersonUpdateSerializer, request, partial=True)
-        changes = {name: ("" if value is None else value) for name, value in changes.items()}
-        person = person_update(actor=request.user, person_id=pk, expected_version=expected, **changes)
+        writable = functools.partial(person_writable, actor=request.user, person_id=pk)
+        with reach_first(actor=request.user, writable=writable, object_type="people.person", object_id=pk):
+            expected = if_match_version(request)
+            changes = validated(PersonUpdateSerializer, request, partial=True)
+            changes = {name: ("" if value is None else value) for name, value in changes.items()}
+            person = person_update(actor=request.user, person_id=pk, expected_version=expected, **changes)
         view = person_get(actor=request.user, person_id=person.pk, purpose=purpose_for(request.user))
         return resource_response(PersonSerializer(view).data, version=view.version)

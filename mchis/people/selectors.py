@@ -161,3 +161,12 @@ def person_ids_for_audit(*, actor, document_number: str, reason: str) -> list[st
         extra={"search": "document_number", "matches": len(ids)},
     )
     return ids
+
+
+def person_writable(*, actor, person_id) -> bool:
+    """Whether the person exists, is in the actor's reach and is theirs to change: the
+    service's own first question, asked by the API before it answers about a request's
+    headers or body (`reach_first`). Shows nothing and reads no personal data."""
+    pk = person_pk(person_id)
+    person = Person.objects.visible_to(actor).filter(pk=pk).first() if pk else None
+    return person is not None and PersonPolicy().can_change(actor, person)

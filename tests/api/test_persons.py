@@ -249,6 +249,10 @@ def test_a_body_that_is_not_json_is_answered_in_the_same_shape(thc1_system):
     response = thc1_system.post(PERSONS, raw="{not json")
     assert response.status_code == 400
     assert set(response.json()) == {"detail", "errors"} and list(response.json()["errors"]) == ["non_field_errors"]
+    # In the client's language, Chinese by default, with where it went wrong.
+    assert response.json()["detail"] == "请求体不是有效的 JSON（第 1 行第 2 列附近）。"
+    english = thc1_system.post(PERSONS, raw="{not json", headers={"Accept-Language": "en"})
+    assert english.json()["detail"] == "The body is not valid JSON (near line 1, column 2)."
 
 
 # --- reach: not found = not allowed (P15) -----------------------------------------------------------
@@ -320,3 +324,28 @@ def test_lookup_by_post_keeps_identifiers_out_of_the_url_P20(thc1_system, person
     assert response.status_code == 200 and response.json()["results"][0]["id"] == str(p_b.pk)
     event = AuditEvent.objects.filter(action="read", object_type="people.person").order_by("-id").first()
     assert event.object_ids == str(p_b.pk) and event.path == f"{PERSONS}search/"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({}, {"phone": "13800002222"}),
+        ({"If-Match": 'W/"1"'}, {"phone": "13800002222"}),
+        ({"If-Match": '"1"'}, {"phone": "abc"}),
+    ],
+    ids=["no If-Match", "weak If-Match", "bad phone"],
+)
+def test_an_update_out_of_reach_is_the_404_before_any_header_or_body_error(thc1_system, persons, headers, body):
+    """P10: nothing about the request is judged on a person the caller may not change, and the
+    refusal names her on the trail (as the service's own refusal would)."""
+    from mchis.audit.models import AuditEvent
+
+    absent = thc1_system.get(f"{PERSONS}{uuid.uuid4()}/")
+    last = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    response = thc1_system.patch(f"{PERSONS}{persons['P_a'].pk}/", body, headers=headers)
+    assert (response.status_code, response.content) == (404, absent.content)
+    denials = AuditEvent.objects.filter(id__gt=last, action="deny")
+    assert [(e.object_type, e.object_ids) for e in denials] == [("people.person", str(persons["P_a"].pk))]
+    # A malformed id names nothing on the trail, and is the same 404.
+    malformed = thc1_system.patch(f"{PERSONS}not-an-id/", body, headers=headers)
+    assert (malformed.status_code, malformed.content) == (404, absent.content)

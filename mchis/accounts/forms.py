@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
@@ -19,7 +20,8 @@ from mchis.accounts.lockout import (
     subject_user,
 )
 from mchis.audit.middleware import source_ip
-from mchis.audit.services import audit_login_failed
+from mchis.audit.models import AuditAction, AuditOutcome
+from mchis.audit.services import audit_login_failed, audit_record
 
 
 def locked_error(lockout) -> ValidationError:
@@ -114,9 +116,27 @@ class PasswordChangeForm(forms.Form):
             # account's lockout like a failed login.
             subjects = [subject_user(self.user.get_username())]
             if lockout := lockout_active(subjects=subjects):
+                self._refusal_audit("locked out")
                 raise locked_error(lockout)
             if not self.user.check_password(old):
-                if lockout := failure_record(subjects=subjects):
+                # Audited like a failed login (GB/T 22239: failures are audit events), in the
+                # failure's own transaction so that a refusal is never counted unrecorded.
+                with transaction.atomic():
+                    lockout = failure_record(subjects=subjects)
+                    self._refusal_audit("wrong current password")
+                if lockout:
                     raise locked_error(lockout)
                 self.add_error("old_password", gettext("The current password is not correct."))
         return cleaned
+
+    def _refusal_audit(self, why: str) -> None:
+        with transaction.atomic():
+            audit_record(
+                action=AuditAction.LOGIN_FAILED,
+                actor=self.user,
+                outcome=AuditOutcome.FAILED,
+                object_type="accounts.user",
+                object_ids=[str(self.user.pk)],
+                fields=["password"],
+                reason=f"password change refused: {why}",
+            )

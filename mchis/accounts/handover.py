@@ -4,7 +4,7 @@ account closes the same day.
 Who: the institution's data custodian, or a security administrator whose jurisdiction covers
 the institution, starts a handover naming the leaver, the successor (an active account of the
 same institution, not the leaver, not leaving too), the leaving day and a note. Nobody starts
-their own handover: someone else answers for it (P3).
+their own handover, nor one they would receive: someone else answers for it (P3).
 
 Open work moves through `HANDOVER_MOVERS`: each mover moves one kind of open work from the
 leaver to the successor and returns how many items moved. They run when the handover starts
@@ -175,6 +175,10 @@ def handover_start(*, actor: User, from_user: User, to_user: User, leaving_on: d
         errors["from_user"] = [_("A handover for this person is open already.")]
     if to_user.pk == from_user.pk:
         errors["to_user"] = [_("The successor cannot be the person leaving.")]
+    elif to_user.pk == actor.pk:
+        # The starter may confirm for a leaver who has gone: were they also the successor,
+        # one person would give both confirmations and close the account alone (P3, P19).
+        errors["to_user"] = [_("Whoever starts a handover cannot be its successor: ask another keeper to start it.")]
     elif to_user.institution_id is None or to_user.institution_id != from_user.institution_id:
         errors["to_user"] = [_("The successor must work at the same institution.")]
     elif not to_user.is_active or account_expired(to_user):

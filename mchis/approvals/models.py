@@ -45,6 +45,17 @@ class ApprovalRequest(models.Model):
         on_delete=models.PROTECT,
         related_name="approval_requests",
     )
+    # Who filed it. The requester moves to their successor at handover; this stays, so that
+    # the one who filed a request never decides it, handed over or not (P19).
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("filed by"),
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     requester_institution = models.ForeignKey(
         "orgs.Institution", verbose_name=_("requesting institution"), on_delete=models.PROTECT, related_name="+"
     )

@@ -52,6 +52,7 @@ def approvals_awaiting(*, user: User) -> QuerySet[ApprovalRequest]:
         _base()
         .filter(_decider_q(user), state=ApprovalState.PENDING, expires_at__gt=timezone.now())
         .exclude(requester_id=user.pk)
+        .exclude(filed_by_id=user.pk)
         .order_by("created_at")
     )
 
@@ -72,7 +73,7 @@ def approval_get(*, actor: User, request_id: UUID | str) -> ApprovalRequest:
 
 def approval_may_decide(*, actor: User, request: ApprovalRequest) -> bool:
     """Whether the actor holds the deciding role at the right place. Says nothing of state."""
-    if actor.pk == request.requester_id:
+    if actor.pk in (request.requester_id, request.filed_by_id):
         return False
     return ApprovalRequest.objects.filter(_decider_q(actor), pk=request.pk).exists()
 

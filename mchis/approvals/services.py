@@ -3,8 +3,9 @@
 Rules every kind inherits:
 
 * a request of an unregistered kind is refused;
-* nobody decides their own request (P19), and only a holder of the deciding role at the
-  right place decides; anyone else is told "not found";
+* nobody decides their own request (P19), one they filed included after a handover moved
+  it to their successor; only a holder of the deciding role at the right place decides;
+  anyone else is told "not found";
 * a decision is final; a pending request expires after its time and can no longer be
   decided;
 * the kind's `on_approved` runs in the decision's transaction: if it fails, the request stays
@@ -107,6 +108,7 @@ def approval_request(
             subject_id=str(subject_id or ""),
             payload=cleaned,
             requester=requester,
+            filed_by=requester,
             requester_institution=institution,
             decider_role=spec.decider_role,
             decider_institution=institution if spec.decider_scope == DeciderScope.INSTITUTION else None,
@@ -129,7 +131,8 @@ def approval_request(
 def approval_decide(*, actor: User, request_id: UUID | str, approve: bool, note: str = "") -> ApprovalRequest:
     """Approve or reject a pending request. Final; approval performs the kind's action at once."""
     request = approval_get(actor=actor, request_id=request_id)
-    if request.requester_id == actor.pk:
+    # Own: filed by the actor, even if it has since moved to a successor at handover.
+    if actor.pk in (request.requester_id, request.filed_by_id):
         audit_denied(actor=actor, object_type=OBJECT_TYPE, object_ids=[str(request.pk)], reason="own request")
         raise ValidationError({"decision": [_("Nobody decides their own request.")]})
     if not approval_may_decide(actor=actor, request=request):

@@ -39,7 +39,9 @@ def user_create(
     errors: dict[str, list[str]] = {}
     if not username:
         errors["username"] = [_("a username is required")]
-    elif User.objects.filter(username=username).exists():
+    elif User.objects.filter(username__iexact=username).exists():
+        # Case-insensitively: lockouts count per name in lower case, and "Bob" and "bob" would
+        # lock each other out (and be taken for one another by people reading the trail).
         errors["username"] = [_("username %(username)s is already in use") % {"username": username}]
     if not (display_name or "").strip():
         errors["display_name"] = [_("a name is required")]

@@ -86,6 +86,9 @@ def test_an_unknown_institution_or_a_taken_username_is_refused(authority):
     taken = User.objects.order_by("pk").first().username
     with pytest.raises(CommandError, match=f"{re.escape(taken)} is already in use"):
         run("create", taken, "--name", "某人", "--institution", authority.code, "--role", "data_custodian")
+    # In another case too: lockouts count per name in lower case, and people read names so.
+    with pytest.raises(CommandError, match=f"{re.escape(taken.upper())} is already in use"):
+        run("create", taken.upper(), "--name", "某人", "--institution", authority.code, "--role", "data_custodian")
 
 
 def test_set_password_gives_a_new_initial_password_and_ends_the_sessions(login, demo):

@@ -46,6 +46,7 @@ import multiprocessing
 import operator
 import os
 import queue
+import re
 import threading
 import time
 from bisect import bisect_right
@@ -72,8 +73,11 @@ from mchis.audit.models import AuditEvent, AuditObjectRef, AuditSeal
 from mchis.crypto.keyring import keyring
 
 MAX_PROBLEMS = 100
+# A seal's gaps and late ids as `ranges_encode` writes them: "3-5 9", or nothing.
+_RANGES = re.compile(r"(?:\d+(?:-\d+)?(?: \d+(?:-\d+)?)*)?")
 BATCH = 5_000
 PART_EVENTS = 100_000
+MAX_PARTS = 10_000
 MAX_WORKERS = 8
 
 
@@ -175,13 +179,39 @@ def _events_sql(*, lo: int = 0, hi: int | None = None, ids: list[int] | None = N
     number of ids the event names when its index rows spell them, else -1; `_PartCheck.index`
     compares the part's rows with the sum)."""
     events, refs = AuditEvent._meta.db_table, AuditObjectRef._meta.db_table
+    # A value the write path never stores (NULL once NOT NULL is dropped; on SQLite a BLOB or a
+    # number in a text column) becomes U+0001, which no canonical text holds, so the event
+    # fails its MAC. Otherwise, on PostgreSQL concat_ws would skip a NULL and with it a
+    # separator: the column's value moved into its neighbour (action NULL, outcome
+    # "deny<US>denied") would keep the MAC; on SQLite a BLOB prints as the same text, yet no
+    # longer equals it ("all denials" would miss an action 'deny' stored as a BLOB).
+    if _pg():
+        bad = "pg_catalog.chr(1)"
+
+        def text(column: str, value: str | None = None) -> str:
+            return f"COALESCE({value or column}, {bad})"
+
+        def optional_int(column: str) -> str:
+            return f"COALESCE(CAST({column} AS TEXT), '')"
+
+    else:
+        bad = "char(1)"
+
+        def text(column: str, value: str | None = None) -> str:
+            return f"CASE WHEN typeof({column}) = 'text' THEN {value or column} ELSE {bad} END"
+
+        def optional_int(column: str) -> str:
+            return (
+                f"CASE typeof({column}) WHEN 'integer' THEN CAST({column} AS TEXT) WHEN 'null' THEN '' ELSE {bad} END"
+            )
+
     columns = {
         "id": "CAST(e.id AS TEXT)",
-        "at": _time_sql("e.at"),
-        "actor_id": "COALESCE(CAST(e.actor_id AS TEXT), '')",
-        "institution_id": "COALESCE(CAST(e.institution_id AS TEXT), '')",
+        "at": text("e.at", _time_sql("e.at")),
+        "actor_id": optional_int("e.actor_id"),
+        "institution_id": optional_int("e.institution_id"),
     }
-    values = [columns.get(name, f"e.{name}") for name in EVENT_FIELDS]
+    values = [columns.get(name) or text(f"e.{name}") for name in EVENT_FIELDS]
 
     def where(column: str) -> str:
         if ids is not None:
@@ -543,7 +573,8 @@ class _PartCheck:
         """Record a MAC that does not match; the stored one stands in for the event in its
         seal's Merkle tree (the event is reported once, not again as a wrong root)."""
         self.problem("content does not match its MAC (changed, inserted or renumbered)", event=eid, at=eid)
-        with contextlib.suppress(ValueError):
+        # TypeError: a NULL (NOT NULL dropped) or, on SQLite, a BLOB.
+        with contextlib.suppress(ValueError, TypeError):
             return bytes.fromhex(stored)
         return digest
 
@@ -571,7 +602,7 @@ class _PartCheck:
         cursor.close()
         found = {}
         for eid, stored in rows:
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, TypeError):
                 found[eid] = bytes.fromhex(stored)
         return found
 
@@ -590,7 +621,8 @@ class _PartCheck:
                 rows = cursor.fetchall()
                 self.attached += len(rows)
                 cursor.execute(f"SELECT object_type, object_ids FROM {events} WHERE id = %s", [eid])  # noqa: S608
-                otype, ids = cursor.fetchone()
+                # Not text (a NULL, a BLOB): the event fails its MAC; its rows are named here too.
+                otype, ids = (v if isinstance(v, str) else "" for v in cursor.fetchone())
                 if any(None in row for row in rows) or sorted(rows) != sorted(ref_pairs(otype, ids.split())):
                     self.problem(message, event=eid, at=eid)
                     named.add(eid)
@@ -626,14 +658,19 @@ class _PartCheck:
             cursor = _execute(_seals_sql(part.lo_seal, part.hi_seal))
             seals = cursor.fetchall()
             cursor.close()
+            # A seal whose content is not the signed one (or not even well-formed) is named,
+            # and its lists and range are not used: they are the attacker's, and a range or gap
+            # list of a trillion ids would exhaust the verifier instead of being reported.
+            seals = [self.seal_checked(row) for row in seals]
             # Read before the event stream starts: its reader thread then has the connection to itself.
-            earlier = sorted({lid for seal in seals for lid in ranges_ids(seal[5]) if lid <= part.lo_id})
+            earlier = sorted({lid for seal, ok in seals if ok for lid in ranges_ids(seal[5]) if lid <= part.lo_id})
             borrowed = self.borrow(earlier) if earlier else {}
             result.borrowed = set(borrowed)
             events = self.events(result)
             pending: dict[int, bytes] = {}
             prev: tuple[int, str, int] | None = None
-            for number, suite, first_id, last_id, gaps, late, count, root, link, seal_hash, signature, at in seals:
+            for seal, signed in seals:
+                number, suite, first_id, last_id, gaps, late, count, root, link, seal_hash, _signature, _at = seal
                 result.seals += 1
                 head = first_id - 0.5
                 if prev is None:
@@ -648,32 +685,12 @@ class _PartCheck:
                     if first_id != prev[2] + 1:
                         self.problem(f"range does not continue from seal {prev[0]}", seal=number, at=head)
                 prev = (number, seal_hash, last_id)
-                try:
-                    h = hash_function(suite)
-                except KeyError:
-                    self.problem("unknown hash suite", seal=number, at=head)
-                    continue
-                message = seal_message(
-                    number=number,
-                    suite=suite,
-                    first_id=first_id,
-                    last_id=last_id,
-                    gaps=gaps,
-                    late=late,
-                    count=count,
-                    merkle_root=root,
-                    prev_hash=link,
-                    sealed_at=at,
-                )
-                if h(message).hex() != seal_hash:
-                    self.problem("content does not match its hash (changed)", seal=number, at=head)
-                try:
-                    self.verify_key.verify(bytes.fromhex(signature), message)
-                except (InvalidSignature, ValueError):
-                    self.problem("signature is not valid", seal=number, at=head)
                 if self.anchor is not None and number == self.anchor[0]:
                     result.anchor = (number, seal_hash)
-
+                if not signed:
+                    # Its events are then named as covered by no seal, or counted unsealed.
+                    continue
+                h = hash_function(suite)
                 covered: list[bytes] = []
                 for lid in sorted(ranges_ids(late)):
                     mac = borrowed.get(lid) if lid <= part.lo_id else pending.pop(lid, None)
@@ -701,6 +718,49 @@ class _PartCheck:
             self.index()
         result.problems, result.problem_count = self.problems.sorted(), self.problems.count
         return result
+
+    def seal_checked(self, row: tuple) -> tuple[tuple, bool]:
+        """The seal's row, and whether it is well-formed and its hash and signature match;
+        a problem names it otherwise. Values that are not of their column's type (NULL once
+        NOT NULL is dropped) are replaced by harmless ones so the chain checks can go on."""
+        number, suite, first_id, last_id, gaps, late, count, root, link, seal_hash, signature, at = row
+        texts = (suite, gaps, late, root, link, seal_hash, signature, at)
+        typed = all(type(v) is int for v in (first_id, last_id, count)) and all(type(v) is str for v in texts)
+        if not typed:
+            suite, gaps, late, root, link, seal_hash, signature, at = (v if type(v) is str else "" for v in texts)
+            first_id, last_id, count = (v if type(v) is int else 0 for v in (first_id, last_id, count))
+        row = (number, suite, first_id, last_id, gaps, late, count, root, link, seal_hash, signature, at)
+        head = first_id - 0.5
+        if not typed or not (_RANGES.fullmatch(gaps) and _RANGES.fullmatch(late)):
+            self.problem("content is malformed (changed)", seal=number, at=head)
+            return row, False
+        try:
+            h = hash_function(suite)
+        except KeyError:
+            self.problem("unknown hash suite", seal=number, at=head)
+            return row, False
+        message = seal_message(
+            number=number,
+            suite=suite,
+            first_id=first_id,
+            last_id=last_id,
+            gaps=gaps,
+            late=late,
+            count=count,
+            merkle_root=root,
+            prev_hash=link,
+            sealed_at=at,
+        )
+        signed = True
+        if h(message).hex() != seal_hash:
+            self.problem("content does not match its hash (changed)", seal=number, at=head)
+            signed = False
+        try:
+            self.verify_key.verify(bytes.fromhex(signature), message)
+        except (InvalidSignature, ValueError):
+            self.problem("signature is not valid", seal=number, at=head)
+            signed = False
+        return row, signed
 
     def walk(
         self,
@@ -757,7 +817,9 @@ def _plan() -> list[_Part]:
         if head is None:
             return [_Part(0, 0, 0, None)]
         cuts = [(0, 0)]
-        count = math.ceil(head[1] / PART_EVENTS)
+        # Bounded: the newest seal's last_id may have been changed to anything (that seal is
+        # then named), and a query per part of a trillion ids would never end.
+        count = min(math.ceil(head[1] / PART_EVENTS), MAX_PARTS) if type(head[1]) is int else 1
         for k in range(1, count):
             cursor.execute(
                 f"SELECT number, last_id FROM {table} WHERE last_id <= %s ORDER BY last_id DESC LIMIT 1",  # noqa: S608

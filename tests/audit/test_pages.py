@@ -184,3 +184,12 @@ def test_an_event_of_several_kinds_is_found_and_shown_under_each_kind(auditor, u
     assert "?object_type=maternal.pregnancy&amp;object_id=E-1" in html
     assert "?object_type=people.person&amp;object_id=W-1" in html
     assert "<code>people.person:W-1</code>" in html
+
+
+def test_purposes_and_kinds_of_record_are_named_in_the_auditor_s_language(auditor, users, read_event):
+    """Events keep codes (the MAC covers them, filters match them); the page names them."""
+    read_event("P-1", actor=users["clinician.thc1"], purpose="care")
+    html = auditor.get("/audit/").content.decode()
+    assert "诊疗保健" in html and ">人员<" in html
+    assert 'title="people.person"' in html  # the code an object filter takes, on hover
+    assert "审计核查" in auditor.get("/audit/").content.decode()  # the first page view's own read

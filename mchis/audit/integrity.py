@@ -11,6 +11,7 @@ inside a value and the encoding is injective. Times are UTC "YYYY-MM-DD HH:MM:SS
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import re
@@ -198,6 +199,87 @@ def ranges_ids(text: str) -> set[int]:
     for lo, hi in ranges_decode(text):
         ids.update(range(lo, hi + 1))
     return ids
+
+
+# Gap lists are usually a few ids (a rolled-back transaction, a connection's unused block of
+# ids) and are then fastest as a set. A gap may also be any size: one event inserted by hand
+# with an id far ahead leaves a hole of a trillion ids, which must not become a trillion
+# set members (the sealer and the verifier would run out of memory, and sealing stop).
+SMALL_GAPS = 1_000_000
+
+
+class IdRanges:
+    """A set of ids held as sorted, disjoint, inclusive ranges: as large as you like."""
+
+    __slots__ = ("_ends", "_starts")
+
+    def __init__(self, ranges: Iterable[tuple[int, int]] = ()) -> None:
+        starts: list[int] = []
+        ends: list[int] = []
+        for lo, hi in sorted(r for r in ranges if r[0] <= r[1]):
+            if ends and lo <= ends[-1] + 1:
+                ends[-1] = max(ends[-1], hi)
+            else:
+                starts.append(lo)
+                ends.append(hi)
+        self._starts, self._ends = starts, ends
+
+    @classmethod
+    def of_text(cls, text: str) -> IdRanges:
+        return cls(ranges_decode(text))
+
+    @classmethod
+    def of_ids(cls, ids: Iterable[int]) -> IdRanges:
+        return cls.of_text(ranges_encode(ids))
+
+    def __contains__(self, n: int) -> bool:
+        i = bisect.bisect_right(self._starts, n) - 1
+        return i >= 0 and n <= self._ends[i]
+
+    def __bool__(self) -> bool:
+        return bool(self._starts)
+
+    def __len__(self) -> int:
+        return sum(hi - lo + 1 for lo, hi in self.ranges())
+
+    def ranges(self) -> list[tuple[int, int]]:
+        return list(zip(self._starts, self._ends, strict=True))
+
+    def text(self) -> str:
+        return " ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ranges())
+
+    def minus(self, other: IdRanges) -> IdRanges:
+        out: list[tuple[int, int]] = []
+        for lo, hi in self.ranges():
+            for a, b in other.outside(lo, hi + 1):
+                out.append((a, b - 1))
+        return IdRanges(out)
+
+    def count_within(self, lo: int, hi: int) -> int:
+        """How many of the ids are in lo..hi (inclusive)."""
+        return sum(max(0, min(b, hi) - max(a, lo) + 1) for a, b in self.ranges() if a <= hi and b >= lo)
+
+    def outside(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """The parts of range(start, stop) not in the set, as (start, stop) pairs."""
+        out: list[tuple[int, int]] = []
+        at = start
+        i = max(0, bisect.bisect_right(self._starts, start) - 1)
+        while at < stop and i < len(self._starts):
+            lo, hi = self._starts[i], self._ends[i]
+            if hi >= at:
+                if lo > at:
+                    out.append((at, min(lo, stop)))
+                at = max(at, hi + 1)
+            i += 1
+        if at < stop:
+            out.append((at, stop))
+        return out
+
+
+def gap_set(text: str) -> set[int] | IdRanges:
+    """A seal's gaps for lookups: a set while small (fastest), else ranges."""
+    ranges = IdRanges.of_text(text)
+    return ranges_ids(text) if len(ranges) <= SMALL_GAPS else ranges
 
 
 # --- Merkle trees ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from mchis.accounts.models import User
-from mchis.audit.integrity import hash_function, merkle_path, merkle_path_check, ranges_ids
+from mchis.audit.integrity import IdRanges, hash_function, merkle_path, merkle_path_check, ranges_ids
 from mchis.audit.models import DISCLOSING_ACTIONS, AuditAction, AuditEvent, AuditObjectRef, AuditSeal
 from mchis.audit.services import GAP_HORIZON
 from mchis.orgs.models import Institution, RegionLevel
@@ -152,7 +152,7 @@ def event_seal_get(*, event_id: int) -> AuditSeal | None:
     seal = AuditSeal.objects.filter(last_id__gte=event_id).order_by("last_id", "number").first()
     if seal is None:
         return None
-    if event_id >= seal.first_id and event_id not in ranges_ids(seal.gaps):
+    if event_id >= seal.first_id and event_id not in IdRanges.of_text(seal.gaps):
         return seal
     # It committed after its range was sealed: a later seal lists it as late.
     later = AuditSeal.objects.filter(number__gt=seal.number, sealed_at__lte=seal.sealed_at + GAP_HORIZON).exclude(
@@ -165,7 +165,7 @@ def event_seal_get(*, event_id: int) -> AuditSeal | None:
 
 
 def _seal_macs(seal: AuditSeal) -> list[tuple[int, bytes]]:
-    gaps = ranges_ids(seal.gaps)
+    gaps = IdRanges.of_text(seal.gaps)
     late = sorted(ranges_ids(seal.late))
     rows = list(AuditEvent.objects.filter(id__in=late).order_by("id").values_list("id", "mac")) if late else []
     in_range = AuditEvent.objects.filter(id__gte=seal.first_id, id__lte=seal.last_id).order_by("id")

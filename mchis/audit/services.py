@@ -70,6 +70,7 @@ from mchis.audit.context import AuditContext, context_current
 from mchis.audit.integrity import (
     EVENT_FIELDS,
     GENESIS,
+    IdRanges,
     clean_text,
     event_message,
     hash_function,
@@ -77,7 +78,6 @@ from mchis.audit.integrity import (
     merkle_root,
     ranges_decode,
     ranges_encode,
-    ranges_ids,
     ref_pairs,
     seal_message,
     time_text,
@@ -759,34 +759,32 @@ def audit_login_failed(*, username: str, reason: str = "") -> AuditEvent:
 
 
 # --- sealing ------------------------------------------------------------------------------
-def _missing(lo: int, hi: int, present: list[int]) -> list[int]:
-    """Ids in lo..hi not in `present` (sorted)."""
-    missing: list[int] = []
+def _missing(lo: int, hi: int, present: list[int]) -> IdRanges:
+    """Ids in lo..hi not in `present` (sorted), as ranges: a hole may be of any size."""
+    holes: list[tuple[int, int]] = []
     expect = lo
     for n in present:
         if n > expect:
-            missing.extend(range(expect, n))
+            holes.append((expect, n - 1))
         expect = n + 1
-    missing.extend(range(expect, hi + 1))
-    return missing
+    if expect <= hi:
+        holes.append((expect, hi))
+    return IdRanges(holes)
 
 
-def _open_gaps(now) -> set[int]:
+def _open_gaps(now) -> IdRanges:
     """Gap ids of recent seals that no later seal has listed as late yet."""
     recent = AuditSeal.objects.filter(sealed_at__gte=now - GAP_HORIZON)
-    gaps: set[int] = set()
-    for text in recent.exclude(gaps="").values_list("gaps", flat=True):
-        gaps |= ranges_ids(text)
+    gaps = IdRanges(r for text in recent.exclude(gaps="").values_list("gaps", flat=True) for r in ranges_decode(text))
     if not gaps:
         return gaps
-    for text in recent.exclude(late="").values_list("late", flat=True):
-        gaps -= ranges_ids(text)
-    return gaps
+    late = IdRanges(r for text in recent.exclude(late="").values_list("late", flat=True) for r in ranges_decode(text))
+    return gaps.minus(late)
 
 
-def _late_arrivals(open_gaps: set[int]) -> list[tuple[int, str]]:
+def _late_arrivals(open_gaps: IdRanges) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
-    ranges = ranges_decode(ranges_encode(open_gaps))
+    ranges = open_gaps.ranges()
     for start in range(0, len(ranges), 200):
         q = Q()
         for lo, hi in ranges[start : start + 200]:
@@ -795,17 +793,32 @@ def _late_arrivals(open_gaps: set[int]) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+def _allocated_up_to(connection=connection) -> int | None:
+    """The highest event id the write path can have drawn, where the database tells: on
+    PostgreSQL the sequence's last value. An event above it was not written by mchis (someone
+    inserted it with an id far ahead): it is not sealed, so neither are ids jumped over, and
+    `audit verify` names it (its MAC fails) and counts it unsealed. On SQLite ids follow the
+    highest present, so such an event is only a gap before it."""
+    if connection.vendor != "postgresql":
+        return None
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        (seq,) = cursor.fetchone()
+        cursor.execute(f"SELECT last_value FROM {seq}")  # noqa: S608 (the table's own sequence)
+        return cursor.fetchone()[0]
+
+
 def _seal_next(*, cutoff, batch_size: int) -> AuditSeal | None:
     last = AuditSeal.objects.order_by("-number").first()
     number = last.number + 1 if last else 1
     first_id = last.last_id + 1 if last else 1
     now = timezone.now()
     late = _late_arrivals(_open_gaps(now))
-    ids = list(
-        AuditEvent.objects.filter(id__gte=first_id, at__lt=cutoff)
-        .order_by("id")
-        .values_list("id", flat=True)[:batch_size]
-    )
+    pending = AuditEvent.objects.filter(id__gte=first_id, at__lt=cutoff)
+    if (allocated := _allocated_up_to()) is not None:
+        pending = pending.filter(id__lte=allocated)
+    ids = list(pending.order_by("id").values_list("id", flat=True)[:batch_size])
     last_id = ids[-1] if ids else first_id - 1
     # Everything visible in the range now, whatever its time: the seal covers the range.
     in_range = list(
@@ -823,7 +836,7 @@ def _seal_next(*, cutoff, batch_size: int) -> AuditSeal | None:
         "suite": suite,
         "first_id": first_id,
         "last_id": last_id,
-        "gaps": ranges_encode(_missing(first_id, last_id, [i for i, _mac in in_range])),
+        "gaps": _missing(first_id, last_id, [i for i, _mac in in_range]).text(),
         "late": ranges_encode(i for i, _mac in late),
         "count": len(covered),
         "merkle_root": root,

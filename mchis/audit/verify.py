@@ -50,7 +50,7 @@ import re
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -62,6 +62,8 @@ from mchis.audit.integrity import (
     EVENT_VERSION,
     GENESIS,
     SEP,
+    IdRanges,
+    gap_set,
     hash_function,
     mac_many,
     merkle_root,
@@ -428,12 +430,26 @@ class _Events:
         yield from self._batches
 
 
+def _gaps_within(gaps: set[int] | IdRanges, lo: int, hi: int) -> int:
+    """How many of a seal's gap ids are in lo..hi."""
+    if isinstance(gaps, IdRanges):
+        return gaps.count_within(lo, hi)
+    return sum(map(range(lo, hi + 1).__contains__, gaps))
+
+
+def _not_in(gaps: set[int] | IdRanges, start: int, stop: int) -> Iterable[int]:
+    """The ids of range(start, stop) that are not gaps, without walking a gap of any size."""
+    if isinstance(gaps, IdRanges):
+        return itertools.chain.from_iterable(range(a, b) for a, b in gaps.outside(start, stop))
+    return itertools.filterfalse(gaps.__contains__, range(start, stop))
+
+
 def _covers(
     ids: list[int],
     macs: list[bytes],
     first_id: int,
     last_id: int,
-    gap_ids: set[int],
+    gap_ids: set[int] | IdRanges,
     pending: dict[int, bytes],
     covered: list[bytes],
 ) -> bool:
@@ -455,9 +471,9 @@ def _covers(
             kept_ids = list(itertools.compress(ids, keep))
             kept_macs = list(itertools.compress(macs, keep))
         # Checked before the expected ids are listed: a seal's range may be anything.
-        if len(kept_ids) != len(span) - sum(map(span.__contains__, gap_ids)):
+        if len(kept_ids) != len(span) - _gaps_within(gap_ids, first_id, last_id):
             return False
-        expected = list(itertools.filterfalse(gap_ids.__contains__, span))
+        expected = list(_not_in(gap_ids, first_id, last_id + 1))
     else:
         if len(kept_ids) != len(span):
             return False
@@ -698,7 +714,7 @@ class _PartCheck:
                         self.problem(f"missing (sealed late by seal {number})", event=lid, at=lid)
                     else:
                         covered.append(mac)
-                gap_ids = ranges_ids(gaps)
+                gap_ids = gap_set(gaps)
                 ids, macs = events.upto(last_id)
                 if not _covers(ids, macs, first_id, last_id, gap_ids, pending, covered):
                     self.walk(ids, macs, first_id, last_id, gap_ids, pending, covered, number)
@@ -768,7 +784,7 @@ class _PartCheck:
         macs: list[bytes],
         first_id: int,
         last_id: int,
-        gap_ids: set[int],
+        gap_ids: set[int] | IdRanges,
         pending: dict[int, bytes],
         covered: list[bytes],
         number: int,
@@ -789,10 +805,9 @@ class _PartCheck:
                 expect = eid + 1
         self.missing(expect, last_id + 1, gap_ids, number)
 
-    def missing(self, start: int, stop: int, gaps: set[int], number: int) -> None:
-        for eid in range(start, stop):
-            if eid not in gaps:
-                self.problem(f"missing (sealed by seal {number})", event=eid, at=eid)
+    def missing(self, start: int, stop: int, gaps: set[int] | IdRanges, number: int) -> None:
+        for eid in _not_in(gaps, start, stop):
+            self.problem(f"missing (sealed by seal {number})", event=eid, at=eid)
 
 
 def _run_part(args: tuple[_Part, tuple[int, str] | None]) -> _PartResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -56,12 +56,6 @@ class LoginForm(AuthenticationForm):
         if lockout := lockout_active(subjects=subjects):
             audit_login_failed(username=username[:150], reason="locked out")
             raise locked_error(lockout)
-        # Registered networks (P5) before the password: from outside them a password is never
-        # checked, so it can be neither guessed nor confirmed there (a refusal only after the
-        # right one would tell a guesser they had it).
-        named = get_user_model()._default_manager.filter(username=username).first()
-        if named is not None:
-            self.confirm_network(named)
         self.user_cache = authenticate(self.request, username=username, password=password)
         if self.user_cache is None:
             # `authenticate` has audited the failure (mchis.audit.signals).
@@ -75,9 +69,6 @@ class LoginForm(AuthenticationForm):
 
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)
-        self.confirm_network(user)
-
-    def confirm_network(self, user):
         # Registered networks (P5): an institution that lists address ranges admits its
         # users only from inside one (mchis.accounts.networks; its gate covers live sessions).
         from mchis.accounts.networks import login_allowed, login_refused_record

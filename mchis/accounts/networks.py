@@ -2,9 +2,8 @@
 
 "Dedicated computers; credentials and network details secret" (v1 §5, v3 §5). An institution
 without any listed range is unrestricted; once it has one, its users can sign in only from
-an address inside one of its ranges. Two places apply the rule: the login form refuses a
-named account of such an institution before its password is checked (`login_allowed`), so
-from outside a password can be neither guessed nor confirmed, and `gate_network` ends a session whose requests come from
+an address inside one of its ranges. Two places apply the rule: the login form refuses the
+password step (`login_allowed`), and `gate_network` ends a session whose requests come from
 outside (a session moved to another address, or ranges listed after it began). Refusals are
 audited. The ranges are managed by a security administrator over the institution.
 """

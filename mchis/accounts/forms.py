@@ -20,8 +20,7 @@ from mchis.accounts.lockout import (
     subject_user,
 )
 from mchis.audit.middleware import source_ip
-from mchis.audit.models import AuditAction, AuditOutcome
-from mchis.audit.services import audit_login_failed, audit_record
+from mchis.audit.services import audit_login_failed
 
 
 def locked_error(lockout) -> ValidationError:
@@ -130,13 +129,4 @@ class PasswordChangeForm(forms.Form):
         return cleaned
 
     def _refusal_audit(self, why: str) -> None:
-        with transaction.atomic():
-            audit_record(
-                action=AuditAction.LOGIN_FAILED,
-                actor=self.user,
-                outcome=AuditOutcome.FAILED,
-                object_type="accounts.user",
-                object_ids=[str(self.user.pk)],
-                fields=["password"],
-                reason=f"password change refused: {why}",
-            )
+        audit_login_failed(username=self.user.get_username(), reason=f"password change refused: {why}")

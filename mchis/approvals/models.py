@@ -50,8 +50,6 @@ class ApprovalRequest(models.Model):
     filed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("filed by"),
-        null=True,
-        blank=True,
         editable=False,
         on_delete=models.PROTECT,
         related_name="+",
@@ -106,6 +104,15 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.pk} ({self.state})"
+
+    @staticmethod
+    def own_q(user) -> Q:
+        """Requests that are the user's own: theirs now, or filed by them and handed over since
+        (P19: nobody decides their own request)."""
+        return Q(requester_id=user.pk) | Q(filed_by_id=user.pk)
+
+    def is_own(self, user) -> bool:
+        return user.pk in (self.requester_id, self.filed_by_id)
 
     @property
     def is_pending(self) -> bool:

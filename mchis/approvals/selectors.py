@@ -51,8 +51,7 @@ def approvals_awaiting(*, user: User) -> QuerySet[ApprovalRequest]:
     return (
         _base()
         .filter(_decider_q(user), state=ApprovalState.PENDING, expires_at__gt=timezone.now())
-        .exclude(requester_id=user.pk)
-        .exclude(filed_by_id=user.pk)
+        .exclude(ApprovalRequest.own_q(user))
         .order_by("created_at")
     )
 
@@ -73,7 +72,7 @@ def approval_get(*, actor: User, request_id: UUID | str) -> ApprovalRequest:
 
 def approval_may_decide(*, actor: User, request: ApprovalRequest) -> bool:
     """Whether the actor holds the deciding role at the right place. Says nothing of state."""
-    if actor.pk in (request.requester_id, request.filed_by_id):
+    if request.is_own(actor):
         return False
     return ApprovalRequest.objects.filter(_decider_q(actor), pk=request.pk).exists()
 

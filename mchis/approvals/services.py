@@ -131,8 +131,7 @@ def approval_request(
 def approval_decide(*, actor: User, request_id: UUID | str, approve: bool, note: str = "") -> ApprovalRequest:
     """Approve or reject a pending request. Final; approval performs the kind's action at once."""
     request = approval_get(actor=actor, request_id=request_id)
-    # Own: filed by the actor, even if it has since moved to a successor at handover.
-    if actor.pk in (request.requester_id, request.filed_by_id):
+    if request.is_own(actor):
         audit_denied(actor=actor, object_type=OBJECT_TYPE, object_ids=[str(request.pk)], reason="own request")
         raise ValidationError({"decision": [_("Nobody decides their own request.")]})
     if not approval_may_decide(actor=actor, request=request):

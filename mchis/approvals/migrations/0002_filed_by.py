@@ -32,4 +32,15 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(filed_by_requester, migrations.RunPython.noop),
+        migrations.AlterField(
+            model_name="approvalrequest",
+            name="filed_by",
+            field=models.ForeignKey(
+                editable=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="filed by",
+            ),
+        ),
     ]

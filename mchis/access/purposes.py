@@ -1,5 +1,4 @@
 import functools
-import uuid
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -7,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from mchis.access.errors import RecordNotFound
 from mchis.accounts.roles import Role
 from mchis.audit.services import audit_denied
+from mchis.crypto.ids import id_parse
 
 
 class Purpose(models.TextChoices):
@@ -50,14 +50,6 @@ def purpose_for(user, *, wanted: str = Purpose.CARE) -> str:
     return held[0] if held else ""
 
 
-def _record_id(value) -> uuid.UUID | None:
-    """The id of the record asked for, when it is one (records are named by UUIDs)."""
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
 def purpose_allowed(user, purpose: str) -> bool:
     """Whether one of `user`'s roles reads personal data for `purpose`."""
     return purpose in _held(user)
@@ -76,7 +68,7 @@ def reads_for_purpose(selector=None, *, record: tuple[str, str] | None = None):
         @functools.wraps(fn)
         def checked(*, actor, purpose: str, **kwargs):
             if not purpose_allowed(actor, purpose):
-                asked = _record_id(kwargs.get(record[1])) if record else None
+                asked = id_parse(kwargs.get(record[1])) if record else None
                 audit_denied(
                     actor=actor,
                     object_type=record[0] if asked is not None else "",

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import functools
 import re
-import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
@@ -85,6 +84,7 @@ from mchis.api.idempotency import (
 from mchis.audit.context import context_current
 from mchis.audit.models import AuditAction
 from mchis.audit.services import audit_denied, audit_record
+from mchis.crypto.ids import id_parse
 from mchis.maternal.errors import VersionConflict
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -279,10 +279,7 @@ def reach_first(*, actor, writable: Callable[[], bool], object_type: str, object
         yield
     except (APIException, DjangoValidationError):
         if not writable():
-            try:
-                named = [str(uuid.UUID(str(object_id)))]
-            except ValueError:
-                named = []  # not a record id: nothing of the request's text goes on the trail
+            named = [str(pk)] if (pk := id_parse(object_id)) else []  # no request text on the trail
             audit_denied(
                 actor=actor,
                 object_type=object_type if named else "",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import urlencode
 
 from django.http import Http404
@@ -25,6 +24,7 @@ from mchis.audit.selectors import (
 )
 from mchis.audit.services import audit_trail_viewed
 from mchis.audit.subjects import subject_records
+from mchis.crypto.ids import id_parse
 from mchis.people.selectors import person_ids_for_audit
 
 TABS = (
@@ -143,10 +143,10 @@ def person(request):
     wanted = request.GET.getlist("person")
     if not wanted:
         return _person_form(request, PersonLookupForm())
-    try:
-        person_ids = sorted({str(uuid.UUID(i)) for i in wanted})
-    except ValueError:
-        raise Http404 from None
+    parsed = [id_parse(i) for i in wanted]
+    if None in parsed:
+        raise Http404
+    person_ids = sorted({str(pk) for pk in parsed})
     records = subject_records(actor=request.user, person_ids=person_ids)
     return _listing(
         request,

@@ -41,3 +41,14 @@ def uuid7() -> uuid.UUID:
         _last_ms, _last_seq = ms, seq
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | secrets.randbits(62)
     return uuid.UUID(int=value)
+
+
+def id_parse(value) -> uuid.UUID | None:
+    """The record id in `value` (a UUID or its text), or None when it is none: such a value
+    names no record, and nothing of it is written to the audit trail."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None

@@ -40,6 +40,7 @@ from django.utils.translation import gettext as _
 
 from mchis.access.errors import NotAllowed, RecordNotFound
 from mchis.audit.services import audit_denied, audit_record
+from mchis.crypto.ids import id_parse
 from mchis.maternal import schedule
 from mchis.maternal.errors import VersionConflict
 from mchis.maternal.models import (
@@ -918,7 +919,7 @@ def _proposal(*, actor, p: Pregnancy, on: date, visit=None, postpartum_visit=Non
 def _visit_of(actor, p: Pregnancy, model, visit_id, name: str):
     if visit_id is None:
         return None
-    v = model.objects.visible_to(actor).filter(pk=visit_id, pregnancy_id=p.pk).first() if _is_id(visit_id) else None
+    v = model.objects.visible_to(actor).filter(pk=visit_id, pregnancy_id=p.pk).first() if id_parse(visit_id) else None
     if v is None:
         raise ValidationError({name: [_("no such visit in this episode")]})
     return v
@@ -933,7 +934,7 @@ def _assessment_day(given: date | None, visit) -> date:
 def risk_propose(*, actor, pregnancy_id, on: date | None = None, visit_id=None, postpartum_visit_id=None):
     """The proposal alone (nothing saved, nothing audited: the caller's read is audited by the
     selector `risk_proposal_get`)."""
-    p = Pregnancy.objects.visible_to(actor).filter(pk=pregnancy_id).first() if _is_id(pregnancy_id) else None
+    p = Pregnancy.objects.visible_to(actor).filter(pk=pregnancy_id).first() if id_parse(pregnancy_id) else None
     if p is None:
         raise RecordNotFound
     visit = _visit_of(actor, p, AntenatalVisit, visit_id, "visit_id")
@@ -1063,18 +1064,10 @@ def _high_risk_case_update(*, actor, p: Pregnancy, grading: RiskGrading) -> tupl
 
 
 def _case_locked(actor, case_id) -> tuple[HighRiskCase, Pregnancy]:
-    case = HighRiskCase.objects.visible_to(actor).filter(pk=case_id).first() if _is_id(case_id) else None
+    case = HighRiskCase.objects.visible_to(actor).filter(pk=case_id).first() if id_parse(case_id) else None
     if case is None:
         raise RecordNotFound
     return case, _pregnancy_locked(actor=actor, pregnancy_id=case.pregnancy_id)
-
-
-def _is_id(value) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def district_mch_institution(p: Pregnancy) -> Institution | None:
@@ -1224,7 +1217,7 @@ def referral_outcome_record(*, actor, referral_id, outcome: str, outcome_on: dat
     with _refusals_audited(actor=actor, object_ids=[referral_id], object_type="maternal.referral"):
         with transaction.atomic():
             referral = (
-                Referral.objects.visible_to(actor).filter(pk=referral_id).first() if _is_id(referral_id) else None
+                Referral.objects.visible_to(actor).filter(pk=referral_id).first() if id_parse(referral_id) else None
             )
             if referral is None:
                 raise RecordNotFound
@@ -1288,7 +1281,7 @@ def transfer_request(
 
 
 def _transfer_locked(actor, transfer_id) -> tuple[Transfer, Pregnancy]:
-    transfer = Transfer.objects.visible_to(actor).filter(pk=transfer_id).first() if _is_id(transfer_id) else None
+    transfer = Transfer.objects.visible_to(actor).filter(pk=transfer_id).first() if id_parse(transfer_id) else None
     if transfer is None:
         raise RecordNotFound
     # The receiving side may not change the episode yet: lock it without the write check.

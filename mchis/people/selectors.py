@@ -12,10 +12,11 @@ from mchis.access.policy import WITHHELD, Withheld
 from mchis.access.purposes import Purpose, reads_for_purpose
 from mchis.audit.services import AUDIT_REVIEW, audit_record
 from mchis.crypto.fields import blind_values
+from mchis.crypto.ids import id_parse
 from mchis.people.identifiers import id_normalise, phone_normalise
 from mchis.people.models import FIRST, DocumentType, Person, Sex
 from mchis.people.policy import PersonPolicy
-from mchis.people.services import PERSON_FIELDS, person_pk
+from mchis.people.services import PERSON_FIELDS
 
 # Lookups by phone can match a family; more than this is not a lookup but a listing.
 PHONE_MATCH_LIMIT = 20
@@ -78,7 +79,7 @@ def _shown(*, actor, persons: list[Person], purpose: str, search: str = "", view
 def person_get(*, actor, person_id, purpose: str) -> PersonView:
     """One person; the same RecordNotFound whether absent or out of reach (audited as denial)."""
     policy = PersonPolicy()
-    pk = person_pk(person_id)
+    pk = id_parse(person_id)
     try:
         if pk is None:
             raise Person.DoesNotExist
@@ -167,6 +168,6 @@ def person_writable(*, actor, person_id) -> bool:
     """Whether the person exists, is in the actor's reach and is theirs to change: the
     service's own first question, asked by the API before it answers about a request's
     headers or body (`reach_first`). Shows nothing and reads no personal data."""
-    pk = person_pk(person_id)
+    pk = id_parse(person_id)
     person = Person.objects.visible_to(actor).filter(pk=pk).first() if pk else None
     return person is not None and PersonPolicy().can_change(actor, person)

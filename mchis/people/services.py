@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-import uuid
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -15,6 +14,7 @@ from django.utils.translation import gettext as _
 from mchis.access.errors import NotAllowed, RecordNotFound, StaleVersion
 from mchis.audit.services import audit_denied, audit_pending, audit_record
 from mchis.crypto.fields import blind_lookup, blind_values
+from mchis.crypto.ids import id_parse
 from mchis.crypto.keyring import keyring
 from mchis.ops import rows
 from mchis.orgs.models import Institution, county_path_of
@@ -332,18 +332,8 @@ def person_update(
         return _person_update(actor=actor, person=locked, changes=changes)
 
 
-def person_pk(value) -> uuid.UUID | None:
-    """The person id in `value` (a UUID or its text), or None: such an id matches nobody."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
 def _person_for_change(*, actor, person_id) -> Person:
-    pk = person_pk(person_id)
+    pk = id_parse(person_id)
     person = Person.objects.visible_to(actor).filter(pk=pk).first() if pk else None
     if person is None:
         audit_denied(

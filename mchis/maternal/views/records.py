@@ -3,8 +3,6 @@ the delivery with any number of babies, the discharge, postpartum visits."""
 
 from __future__ import annotations
 
-import uuid
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
@@ -14,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from mchis.access.policy import WITHHELD
 from mchis.access.purposes import purpose_for
+from mchis.crypto.ids import id_parse
 from mchis.maternal import selectors, services
 from mchis.maternal.forms import (
     MAX_BABIES,
@@ -74,10 +73,7 @@ def _graded_visit(request):
 
 def _ids(value) -> list[str]:
     """The record id a query asked for, when it is one: other text is not written to the trail."""
-    try:
-        return [str(uuid.UUID(str(value)))]
-    except ValueError:
-        return []
+    return [str(pk)] if (pk := id_parse(value)) else []
 
 
 def grading_new(request, pregnancy_id):

@@ -228,10 +228,6 @@ class IdRanges:
     def of_text(cls, text: str) -> IdRanges:
         return cls(ranges_decode(text))
 
-    @classmethod
-    def of_ids(cls, ids: Iterable[int]) -> IdRanges:
-        return cls.of_text(ranges_encode(ids))
-
     def __contains__(self, n: int) -> bool:
         i = bisect.bisect_right(self._starts, n) - 1
         return i >= 0 and n <= self._ends[i]
@@ -279,7 +275,9 @@ class IdRanges:
 def gap_set(text: str) -> set[int] | IdRanges:
     """A seal's gaps for lookups: a set while small (fastest), else ranges."""
     ranges = IdRanges.of_text(text)
-    return ranges_ids(text) if len(ranges) <= SMALL_GAPS else ranges
+    if len(ranges) > SMALL_GAPS:
+        return ranges
+    return {n for lo, hi in ranges.ranges() for n in range(lo, hi + 1)}
 
 
 # --- Merkle trees ------------------------------------------------------------------------

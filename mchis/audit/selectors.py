@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from mchis.accounts.models import User
-from mchis.audit.integrity import IdRanges, hash_function, merkle_path, merkle_path_check, ranges_ids
+from mchis.audit.integrity import IdRanges, gap_set, hash_function, merkle_path, merkle_path_check, ranges_ids
 from mchis.audit.models import DISCLOSING_ACTIONS, AuditAction, AuditEvent, AuditObjectRef, AuditSeal
 from mchis.audit.services import GAP_HORIZON
 from mchis.orgs.models import Institution, RegionLevel
@@ -83,9 +83,7 @@ def event_list_for_object(
     *, actor: User, object_type: str, object_id: str, filters: EventFilter = EventFilter()
 ) -> QuerySet[AuditEvent]:
     """Who read, changed or was refused this record, and when (the object index, not a scan)."""
-    refs = AuditObjectRef.objects.filter(object_type=object_type.lower(), object_id=object_id)
-    qs = _scoped(actor=actor).filter(id__in=refs.values("event_id"))
-    return _filtered(qs, replace(filters, object_type="", object_id="")).order_by("-id")
+    return event_list_for_records(actor=actor, records={object_type: [object_id]}, filters=filters)
 
 
 def event_list_for_records(
@@ -165,7 +163,7 @@ def event_seal_get(*, event_id: int) -> AuditSeal | None:
 
 
 def _seal_macs(seal: AuditSeal) -> list[tuple[int, bytes]]:
-    gaps = IdRanges.of_text(seal.gaps)
+    gaps = gap_set(seal.gaps)
     late = sorted(ranges_ids(seal.late))
     rows = list(AuditEvent.objects.filter(id__in=late).order_by("id").values_list("id", "mac")) if late else []
     in_range = AuditEvent.objects.filter(id__gte=seal.first_id, id__lte=seal.last_id).order_by("id")

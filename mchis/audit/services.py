@@ -210,6 +210,16 @@ def audit_ids_forget() -> None:
     connection._mchis_audit_ids = None
 
 
+def _sequence_name(connection) -> str:
+    """The PostgreSQL sequence of event ids (asked once per database)."""
+    seq = _pg_sequence.get(connection.settings_dict["NAME"])
+    if seq is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [AuditEvent._meta.db_table])
+            seq = _pg_sequence[connection.settings_dict["NAME"]] = cursor.fetchone()[0]
+    return seq
+
+
 def _event_id_next(connection=connection) -> int:
     table = AuditEvent._meta.db_table
     if connection.vendor == "postgresql":
@@ -218,11 +228,8 @@ def _event_id_next(connection=connection) -> int:
         # A forked process (a pre-loading server's workers) inherits the connection object and
         # with it the parent's block: a block belongs to the process that drew it.
         if not block or now - block[0] > ID_BLOCK_MAX_AGE or block[2] != os.getpid():
-            seq = _pg_sequence.get(connection.settings_dict["NAME"])
+            seq = _sequence_name(connection)
             with connection.cursor() as cursor:
-                if seq is None:
-                    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
-                    seq = _pg_sequence[connection.settings_dict["NAME"]] = cursor.fetchone()[0]
                 cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [seq, ID_BLOCK])
                 ids = sorted(row[0] for row in cursor.fetchall())
             block = connection._mchis_audit_ids = [now, ids, os.getpid()]
@@ -801,11 +808,8 @@ def _allocated_up_to(connection=connection) -> int | None:
     highest present, so such an event is only a gap before it."""
     if connection.vendor != "postgresql":
         return None
-    table = AuditEvent._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
-        (seq,) = cursor.fetchone()
-        cursor.execute(f"SELECT last_value FROM {seq}")  # noqa: S608 (the table's own sequence)
+        cursor.execute(f"SELECT last_value FROM {_sequence_name(connection)}")  # noqa: S608 (the table's own sequence)
         return cursor.fetchone()[0]
 
 

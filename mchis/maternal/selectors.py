@@ -51,7 +51,7 @@ from mchis.maternal.models import (
     TransferState,
 )
 from mchis.maternal.risk import RiskProposal, rule_label
-from mchis.maternal.services import HISTORY_FIELDS, risk_propose
+from mchis.maternal.services import HISTORY_FIELDS, pregnancy_reached, risk_propose
 from mchis.orgs.models import Institution, Region, RegionLevel, subtree_q
 from mchis.people.models import Person
 from mchis.people.policy import PersonPolicy
@@ -388,11 +388,8 @@ def pregnancy_writable(*, actor, pregnancy_id) -> bool:
     """Whether the episode exists, is in the actor's reach and is theirs to change: the
     services' own first question (`_pregnancy_locked`), without the lock. Shows nothing and
     reads no personal data (no audit: the caller records the refusal it answers)."""
-    try:
-        found = Pregnancy.objects.visible_lookup(actor, field="pk", values=[pregnancy_id])
-    except (ValueError, TypeError, ValidationError):
-        return False
-    return bool(found) and _policy().can_change(actor, found[0])
+    p = pregnancy_reached(actor=actor, pregnancy_id=pregnancy_id)
+    return p is not None and _policy().can_change(actor, p)
 
 
 def grading_rules_fired(*, grading: RiskGrading, values: dict) -> list[dict[str, str]]:

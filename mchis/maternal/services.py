@@ -221,16 +221,22 @@ def _refusals_audited(*, actor, object_ids: Sequence[str], object_type: str = PR
         raise
 
 
-def _pregnancy_locked(*, actor, pregnancy_id, expected_version: int | None = None) -> Pregnancy:
-    """The episode, through the policy, locked for this transaction; the actor may change it."""
+def pregnancy_reached(*, actor, pregnancy_id, for_update: bool = False) -> Pregnancy | None:
+    """The episode through the policy (locked for this transaction when `for_update`), or
+    None when it is absent, out of reach or `pregnancy_id` is no id."""
     # The policy's query compiled once per actor (visible_lookup): every write starts here.
     try:
-        found = Pregnancy.objects.visible_lookup(actor, field="pk", values=[pregnancy_id], for_update=True)
+        found = Pregnancy.objects.visible_lookup(actor, field="pk", values=[pregnancy_id], for_update=for_update)
     except (ValueError, TypeError, ValidationError):
-        found = []
-    if not found:
+        return None
+    return found[0] if found else None
+
+
+def _pregnancy_locked(*, actor, pregnancy_id, expected_version: int | None = None) -> Pregnancy:
+    """The episode, through the policy, locked for this transaction; the actor may change it."""
+    p = pregnancy_reached(actor=actor, pregnancy_id=pregnancy_id, for_update=True)
+    if p is None:
         raise RecordNotFound
-    p = found[0]
     if not _policy().can_change(actor, p):
         raise NotAllowed
     if expected_version is not None and p.version != expected_version:

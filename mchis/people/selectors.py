@@ -170,4 +170,4 @@ def person_writable(*, actor, person_id) -> bool:
     headers or body (`reach_first`). Shows nothing and reads no personal data."""
     pk = id_parse(person_id)
     person = Person.objects.visible_to(actor).filter(pk=pk).first() if pk else None
-    return person is not None and PersonPolicy().can_change(actor, person)
+    return person is not None and Person.objects.policy().can_change(actor, person)

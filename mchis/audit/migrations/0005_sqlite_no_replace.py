@@ -7,7 +7,9 @@ from mchis.audit.triggers import AUDIT_TABLES, triggers_create, triggers_drop
 
 
 def triggers_again(apps, schema_editor):
-    # Drop first: 0002 (on a new database) and PostgreSQL's triggers are already there.
+    if schema_editor.connection.vendor != "sqlite":
+        return  # PostgreSQL's triggers already refuse what a REPLACE would do
+    # Drop first: 0002's are there.
     triggers_drop(schema_editor.connection, tables=AUDIT_TABLES)
     triggers_create(schema_editor.connection, tables=AUDIT_TABLES)
 

@@ -6,6 +6,8 @@ match. Pages show the name, with the code beside it where a filter takes it.
 
 from __future__ import annotations
 
+import functools
+
 from django import template
 from django.apps import apps
 from django.utils.translation import gettext_lazy as _
@@ -18,10 +20,12 @@ register = template.Library()
 _SEPARATOR = "; "
 
 
+@functools.cache
 def _purpose_names() -> dict[str, str]:
+    """Codes to (lazy) names, built once: each name is translated when the page renders."""
     from mchis.access.purposes import Purpose
 
-    return {**{p.value: p.label for p in Purpose}, AUDIT_REVIEW: _("audit review")}
+    return {**dict(Purpose.choices), AUDIT_REVIEW: _("audit review")}
 
 
 @register.filter

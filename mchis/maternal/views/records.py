@@ -24,6 +24,7 @@ from mchis.maternal.forms import (
     PostpartumForm,
     VisitForm,
 )
+from mchis.maternal.models import MaternalOutcome
 from mchis.maternal.risk import condition_catalogue
 from mchis.maternal.views.common import back, posted, refused, require, submit, warned, writable_episode
 from mchis.people.forms import apply_errors
@@ -166,8 +167,10 @@ def delivery_new(request, pregnancy_id):
                 + [{}] * max(new - count, 0),
             )
         elif form.is_valid() and babies.is_valid():
-            if _delivery_save(request, pregnancy_id, form, babies):
-                return _onward(request, pregnancy_id)
+            if saved := _delivery_save(request, pregnancy_id, form, babies):
+                # Her death closes the episode, and with it a referral hospital's share.
+                died = saved.delivery.maternal_outcome == MaternalOutcome.DIED
+                return _onward(request, pregnancy_id) if died else back(pregnancy_id)
     return render(
         request,
         "maternal/delivery_form.html",
@@ -175,7 +178,7 @@ def delivery_new(request, pregnancy_id):
     )
 
 
-def _delivery_save(request, pregnancy_id, form, babies) -> bool:
+def _delivery_save(request, pregnancy_id, form, babies) -> services.DeliveryResult | None:
     # A baby form left empty is no baby (a twin form opened by mistake); the service numbers
     # the babies given, so its errors are mapped back to the forms they came from.
     given = [(i, b.cleaned_data) for i, b in enumerate(babies.forms) if b.has_changed()]
@@ -197,13 +200,13 @@ def _delivery_save(request, pregnancy_id, form, babies) -> bool:
             else:
                 rest[name] = msgs
         apply_errors(form, rest)
-        return False
+        return None
     messages.info(
         request,
         _("Delivery recorded; %(n)s live-born babies registered as children.") % {"n": len(result.children)},
     )
     warned(request, result.warnings)
-    return True
+    return result
 
 
 def _delivery_institution(user, place_type: str):

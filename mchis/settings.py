@@ -306,7 +306,7 @@ REST_FRAMEWORK = {
     # JSON only: DRF's browsable API needs inline script, which the CSP forbids.
     # The browsable documentation is Swagger UI at /api/v1/docs/.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["mchis.api.parsers.JsonParser"],
     # Machine clients first (a Bearer credential decides alone, and an unauthenticated call
     # gets 401 with WWW-Authenticate: Bearer), then signed-in browsers.
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -205,30 +205,12 @@ def exception_handler(exc, context):
         _flatten(exc.detail, "", errors)
         response.data = _invalid(errors)
     elif isinstance(exc, ParseError):
-        detail = _parse_error_text(str(exc.detail))
-        response.data = {"detail": detail, "errors": {NON_FIELD: [detail]}}
+        response.data = {"detail": str(exc.detail), "errors": {NON_FIELD: [str(exc.detail)]}}
     elif isinstance(exc, ApiProblem):
         response.data = {"detail": str(exc.detail), "errors": {exc.field: [str(exc.detail)]}}
         for name, value in exc.headers.items():
             response[name] = value
     return response
-
-
-# DRF's JSON parser says "JSON parse error - <the json module's reason>", in English only.
-_JSON_POSITION = re.compile(r"^JSON parse error - .*: line (\d+) column (\d+)")
-
-
-def _parse_error_text(text: str) -> str:
-    """A body that does not parse, said in the client's language, with where it went wrong."""
-    position = _JSON_POSITION.match(text)
-    if position:
-        return _("The body is not valid JSON (near line %(line)s, column %(column)s).") % {
-            "line": position.group(1),
-            "column": position.group(2),
-        }
-    if text.startswith("JSON parse error"):
-        return _("The body is not valid JSON.")
-    return text
 
 
 # --- resources, versions, ETags ---------------------------------------------------------------

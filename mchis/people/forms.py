@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from mchis.access.models import BreakGlassReason
-from mchis.people.models import DocumentType, Sex
+from mchis.people.models import TEXT_MAX_LENGTH, DocumentType, Sex
 
 
 class PersonSearchForm(forms.Form):
@@ -11,12 +11,14 @@ class PersonSearchForm(forms.Form):
 
 class PersonRegisterForm(forms.Form):
     document_type = forms.ChoiceField(label=_("document type"), choices=DocumentType.choices)
-    document_number = forms.CharField(label=_("document number"), max_length=40, required=False)
-    name = forms.CharField(label=_("name"), max_length=50)
+    document_number = forms.CharField(
+        label=_("document number"), max_length=TEXT_MAX_LENGTH["document_number"], required=False
+    )
+    name = forms.CharField(label=_("name"), max_length=TEXT_MAX_LENGTH["name"])
     sex = forms.TypedChoiceField(label=_("sex"), choices=Sex.choices, coerce=int, initial=Sex.FEMALE)
     birth_date = forms.DateField(label=_("birth date"), widget=forms.DateInput(attrs={"type": "date"}))
     phone = forms.CharField(label=_("phone"), max_length=30, required=False)
-    address = forms.CharField(label=_("address"), max_length=200, required=False)
+    address = forms.CharField(label=_("address"), max_length=TEXT_MAX_LENGTH["address"], required=False)
 
 
 class BreakGlassForm(forms.Form):

@@ -27,6 +27,11 @@ class DocumentType(models.TextChoices):
     NONE = "none", _("none yet (newborn or child)")
 
 
+# The longest text taken for these fields: by the pages' forms, the API's serializers, and
+# `person_validate` for every other caller.
+TEXT_MAX_LENGTH = {"document_number": 40, "name": 50, "address": 200}
+
+
 class Sex(models.IntegerChoices):
     """GB/T 2261.1."""
 

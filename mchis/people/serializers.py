@@ -14,7 +14,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from mchis.api.conventions import RedactedSerializer
-from mchis.people.models import DocumentType, Sex
+from mchis.people.models import TEXT_MAX_LENGTH, DocumentType, Sex
 
 
 class PersonSerializer(RedactedSerializer):
@@ -39,13 +39,17 @@ class PersonLookupSerializer(serializers.Serializer):
 class PersonRegisterSerializer(serializers.Serializer):
     document_type = serializers.ChoiceField(choices=DocumentType.choices)
     document_number = serializers.CharField(
-        max_length=40, required=False, allow_blank=True, default="", help_text="Required unless document_type is none."
+        max_length=TEXT_MAX_LENGTH["document_number"],
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required unless document_type is none.",
     )
-    name = serializers.CharField(max_length=50)
+    name = serializers.CharField(max_length=TEXT_MAX_LENGTH["name"])
     sex = serializers.ChoiceField(choices=Sex.choices, help_text="GB/T 2261.1: 0 unknown, 1 male, 2 female, 9 unstated")
     birth_date = serializers.DateField()
     phone = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
-    address = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    address = serializers.CharField(max_length=TEXT_MAX_LENGTH["address"], required=False, allow_blank=True, default="")
 
 
 class PersonUpdateSerializer(serializers.Serializer):

@@ -19,7 +19,7 @@ from mchis.crypto.keyring import keyring
 from mchis.ops import rows
 from mchis.orgs.models import Institution, county_path_of
 from mchis.people.identifiers import id_normalise, id_problem, id_sex, phone_normalise, phone_problem
-from mchis.people.models import FIRST, DocumentType, Person, PersonLink, Sex
+from mchis.people.models import FIRST, TEXT_MAX_LENGTH, DocumentType, Person, PersonLink, Sex
 from mchis.people.policy import PersonPolicy
 
 # Children may be registered before they have any document (DOMAIN "People, identifiers").
@@ -31,9 +31,6 @@ EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 # Django builds `Choices.values` as a new list on every access.
 _DOCUMENT_TYPES, _SEXES = frozenset(DocumentType.values), frozenset(Sex.values)
 PERSON_FIELDS = ["document_type", "document_number", "name", "sex", "birth_date", "phone", "address"]
-# The longest text the pages and the API take (forms, serializers): the service holds the line
-# for every other caller too.
-TEXT_MAX_LENGTH = {"document_number": 40, "name": 50, "address": 200}
 # Control characters (line breaks, tabs, escapes), invisible formatting (zero-width spaces,
 # direction overrides that show a name reversed) and line separators: none is part of a
 # name, an address or a number, and each makes one text look like another.
@@ -51,15 +48,18 @@ def _same_name(a: str, b: str) -> bool:
 
 def _text_problem(field: str, value: str) -> str | None:
     """Why the text of `field` cannot be stored (its length, invisible characters), or None."""
-    label = Person._meta.get_field(field).verbose_name
     if len(value) > TEXT_MAX_LENGTH[field]:
-        return _("the %(field)s is at most %(n)s characters") % {"field": label, "n": TEXT_MAX_LENGTH[field]}
+        return _("the %(field)s is at most %(n)s characters") % {"field": _label(field), "n": TEXT_MAX_LENGTH[field]}
     if any(unicodedata.category(c) in _INVISIBLE for c in value):
         return _(
             "the %(field)s must not contain control or invisible characters (line breaks, tabs, zero-width or "
             "direction marks)"
-        ) % {"field": label}
+        ) % {"field": _label(field)}
     return None
+
+
+def _label(field: str) -> str:
+    return Person._meta.get_field(field).verbose_name
 
 
 def _years_between(born: date, today: date) -> int:
@@ -90,8 +90,6 @@ def person_validate(
         errors["document_number"] = [problem]
     if not (name or "").strip():
         errors["name"] = [_("the name is required")]
-    elif len(name.strip()) > 50:
-        errors["name"] = [_("the name is at most 50 characters")]
     elif problem := _text_problem("name", name.strip()):
         errors["name"] = [problem]
     if sex not in _SEXES:

@@ -581,7 +581,7 @@ def webauthn_authentication_options(*, user: User, rp_id: str) -> tuple[str, byt
 
 @dataclass(frozen=True)
 class Verified:
-    # What the session remembers: the key's id, or RECOVERY_MARK.
+    # What the session remembers: the key's id, or "recovery:<the used code's id>".
     mark: str
     method: str
     # Unused recovery codes left (after a recovery code was used).
@@ -667,7 +667,7 @@ def second_factor_verify(*, user: User, code: str) -> Verified:
                     row.save(update_fields=["used_at"])
                     _succeeded(user=user, subjects=subjects, key_ids=[], method=method, fields=["used_at"])
                     left = recovery_codes_unused(user=user)
-                    return Verified(mark=RECOVERY_MARK, method=method, codes_left=left)
+                    return Verified(mark=f"{RECOVERY_MARK}:{row.pk}", method=method, codes_left=left)
         else:
             method = "recovery code"
     message = (
@@ -1049,12 +1049,20 @@ def _active_key_ids(request) -> frozenset[str]:
 
 def session_verified(request) -> bool:
     """Whether this session verified a second factor that still counts: the key that
-    verified it is still active (a recovery code counts while the account has a key)."""
+    verified it is still active; a recovery code while the account has a key and the code's
+    set is still the current one (a new set, made after codes were lost or seen, ends the
+    sessions the old ones opened)."""
     mark = request.session.get(SESSION_VERIFIED)
     if not isinstance(mark, dict) or mark.get("user") != request.user.pk:
         return False
     active = _active_key_ids(request)
-    return mark.get("key") in active or (mark.get("key") == RECOVERY_MARK and bool(active))
+    key = str(mark.get("key"))
+    if key in active:
+        return True
+    kind, _sep, code_id = key.partition(":")
+    if kind != RECOVERY_MARK or not active or not code_id.isdigit():
+        return False
+    return RecoveryCode.objects.filter(pk=int(code_id), user=request.user).exists()
 
 
 ENROL_PAGES = frozenset(

@@ -270,7 +270,7 @@ def test_the_verification_page_refuses_a_wrong_code_and_stays_held(demo):
 def test_a_recovery_code_verifies_once(newcomer):
     _key, codes = enrol_totp(newcomer)
     verified = mfa.second_factor_verify(user=newcomer, code=codes[0].lower().replace("-", " "))
-    assert verified.mark == mfa.RECOVERY_MARK and verified.codes_left == 9
+    assert verified.mark.startswith(f"{mfa.RECOVERY_MARK}:") and verified.codes_left == 9
     with pytest.raises(ValidationError):
         mfa.second_factor_verify(user=newcomer, code=codes[0])
     assert RecoveryCode.objects.filter(user=newcomer, used_at__isnull=False).count() == 1
@@ -293,7 +293,19 @@ def test_regenerating_recovery_codes_invalidates_the_old_ones(newcomer):
     assert set(new).isdisjoint(old) and RecoveryCode.objects.filter(user=newcomer).count() == 10
     with pytest.raises(ValidationError):
         mfa.second_factor_verify(user=newcomer, code=old[0])
-    assert mfa.second_factor_verify(user=newcomer, code=new[0]).mark == mfa.RECOVERY_MARK
+    assert mfa.second_factor_verify(user=newcomer, code=new[0]).mark.startswith(f"{mfa.RECOVERY_MARK}:")
+
+
+def test_a_new_set_of_codes_ends_the_sessions_the_old_ones_opened(newcomer):
+    """Codes seen by someone else: the holder makes a new set, and a session opened with
+    one of the old codes must verify again (P28)."""
+    _key, old = enrol_totp(newcomer)
+    intruder = password_only("newcomer", PASSWORD)
+    assert intruder.post(VERIFY, {"code": old[0]}).status_code == 302
+    agreement_accept_through_page(intruder)
+    assert intruder.get("/").status_code == 200
+    mfa.recovery_codes_generate(user=newcomer)
+    assert intruder.get("/")["Location"] == VERIFY
 
 
 def test_the_holder_regenerates_codes_on_the_page_and_sees_them_once(login):

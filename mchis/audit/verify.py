@@ -131,6 +131,9 @@ class VerifyResult:
     problems: list[Problem] = field(default_factory=list)
     # How many problems were found in all; `problems` lists the first MAX_PROBLEMS.
     problem_count: int = 0
+    # Of the unsealed: events in a sealed range's gaps that no later seal lists as late yet
+    # (the first MAX_PROBLEMS ids). Normally sealed within seconds; see `mchis audit verify`.
+    unsealed_in_gaps: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -924,7 +927,9 @@ def audit_verify(
         elif anchor_seen[1] != anchor[1]:
             problems.add(Problem("does not match the anchor kept outside the database", None, anchor[0], math.inf))
     # Gap events that no seal lists as late yet are not sealed yet either.
-    result.unsealed += len(pending - borrowed)
+    in_gaps = pending - borrowed
+    result.unsealed += len(in_gaps)
+    result.unsealed_in_gaps = sorted(in_gaps)[:MAX_PROBLEMS]
     result.problems, result.problem_count = problems.sorted(), problems.count
     result.seconds = time.perf_counter() - started
     return result

@@ -395,6 +395,29 @@ def test_verify_warns_when_sealing_has_stopped(sealed, capsys, monkeypatch):
     assert "2 events are not sealed yet" in err and "mchis audit seal" in err and "intact" in out
 
 
+def test_verify_warns_of_events_committed_into_a_gap_sealed_too_long_ago(read_event, with_id, capsys, monkeypatch):
+    """A late commit is sealed as late within a day of its gap's seal; after that no seal
+    will cover it, and verify says so (the trail is otherwise intact)."""
+    from mchis.audit import services
+    from mchis.audit.management.commands import audit as command
+
+    first = read_event("p1").id
+    with_id(first + 5)  # ids first+1..first+4 drawn by transactions not committed yet
+    seal_now()
+    late = with_id(first + 2).id  # one of them commits, within the day: sealed as late
+    seal_now()
+    call_command("audit", "verify")
+    assert "committed into ranges sealed" not in capsys.readouterr().err
+    monkeypatch.setattr(services, "GAP_HORIZON", timedelta(seconds=-1))  # a day has passed
+    monkeypatch.setattr(command, "GAP_HORIZON", timedelta(seconds=-1))
+    stranded = with_id(first + 3).id  # another commits now: no seal will take it
+    seal_now()
+    call_command("audit", "verify")
+    out, err = capsys.readouterr()
+    assert f"1 events (first: {stranded}) committed into ranges sealed more than a day before" in err
+    assert "intact" in out and late != stranded
+
+
 def test_the_command_fails_naming_the_first_problem(sealed, attacker, capsys):
     attacker("UPDATE audit_auditevent SET reason = 'x' WHERE id IN (%s, %s)", [sealed[2], sealed[6]])
     with pytest.raises(CommandError, match=f"event {sealed[2]}:") as exc:

@@ -6,7 +6,7 @@ from django.utils import timezone
 from mchis.audit.anchors import anchor_latest, anchor_path
 from mchis.audit.context import audit_context
 from mchis.audit.models import AuditAction, AuditEvent, AuditOutcome, AuditSeal
-from mchis.audit.services import audit_record, audit_seal
+from mchis.audit.services import GAP_HORIZON, audit_record, audit_seal
 from mchis.audit.verify import audit_verify
 
 # Sealing runs every few seconds; events this old and unsealed mean it has stopped.
@@ -82,6 +82,7 @@ class Command(BaseCommand):
                 f"and {result.seals} seals in {result.seconds:.1f} s ({result.events_per_second:,.0f} events/s)."
             )
             self._warn_if_sealing_stopped(result.unsealed)
+            self._warn_if_stranded(result.unsealed_in_gaps)
             if result.ok:
                 self.stdout.write(self.style.SUCCESS("The audit trail is intact."))
                 return
@@ -104,5 +105,23 @@ class Command(BaseCommand):
                 self.style.WARNING(
                     f"{unsealed} events are not sealed yet, the oldest from {oldest:%Y-%m-%d %H:%M} UTC: "
                     "is the worker running (`mchis run_huey`)? Run `mchis audit seal` now."
+                )
+            )
+
+    def _warn_if_stranded(self, in_gaps: list[int]) -> None:
+        """A late commit is sealed as late within a day of the seal whose gaps hold its id
+        (GAP_HORIZON); one that commits after that no seal will ever cover."""
+        horizon = timezone.now() - GAP_HORIZON
+        stranded = [
+            eid
+            for eid in in_gaps
+            if AuditSeal.objects.filter(first_id__lte=eid, last_id__gte=eid, sealed_at__lt=horizon).exists()
+        ]
+        if stranded:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{len(stranded)} events (first: {stranded[0]}) committed into ranges sealed more than a day "
+                    "before, and no seal covers them: their removal would not show. A transaction held open "
+                    "that long, or rows written past the application: see docs/operations.md (Audit trail)."
                 )
             )

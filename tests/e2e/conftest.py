@@ -44,6 +44,15 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture
+def accounts(transactional_db, settings):
+    """The small demo county, loaded through the real generator: credentials by username."""
+    from mchis.demo.generator import demo_load, demo_plan
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return {c["username"]: c for c in demo_load(demo_plan("small"))}
+
+
 def log_in(page, live_server, account) -> list[str]:
     """The whole login in the browser, as a person does it: password, the authenticator app's
     code (P28), then the institution's security agreement when one is pending (P18).

@@ -6,19 +6,12 @@ import pytest
 
 from mchis.accounts.models import User
 from mchis.audit.models import AuditEvent
-from mchis.demo.generator import demo_load, demo_plan
 from mchis.people.identifiers import id_make
 from mchis.people.selectors import person_find_by_document
 from mchis.people.services import person_register
 from tests.e2e.conftest import follow, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def accounts(transactional_db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return {c["username"]: c for c in demo_load(demo_plan("small"))}
 
 
 def test_the_auditor_finds_who_looked_at_her_records_by_her_number(live_server, page, accounts):

@@ -6,17 +6,10 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from mchis.demo.generator import demo_load, demo_plan
 from mchis.people.identifiers import id_make
 from tests.e2e.conftest import follow, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def accounts(transactional_db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return {c["username"]: c for c in demo_load(demo_plan("small"))}
 
 
 def test_register_record_a_visit_and_find_her_on_the_worklist(live_server, page, accounts):

@@ -2,16 +2,9 @@
 
 import pytest
 
-from mchis.demo.generator import demo_load, demo_plan
 from tests.e2e.conftest import follow, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def accounts(transactional_db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return {c["username"]: c for c in demo_load(demo_plan("small"))}
 
 
 def test_log_in_see_jurisdiction_and_switch_language(live_server, page, accounts):
